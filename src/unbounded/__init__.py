@@ -1,0 +1,70 @@
+"""unbounded: Recursive Language Models.
+
+An RLM answers a question about a context of any size: the context lives in a Python REPL as a
+variable, and the model writes code to inspect it and call models on its pieces, recursively.
+
+    from unbounded import RLM
+    result = RLM().run("What is the magic number?", open("haystack.txt").read())
+    print(result.answer)
+
+Exports are loaded lazily so the REPL worker, which imports ``unbounded.repl``, stays light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "RLM": "unbounded.engine",
+    "RLMResult": "unbounded.result",
+    "Budget": "unbounded.budget",
+    "Limits": "unbounded.repl.base",
+    "ScriptedLM": "unbounded.models.scripted",
+    "resolve_model": "unbounded.models.registry",
+    "UnboundedError": "unbounded.errors",
+    "BudgetExceeded": "unbounded.errors",
+    "ContextError": "unbounded.errors",
+    "ModelError": "unbounded.errors",
+    "ConfigError": "unbounded.errors",
+}
+
+if TYPE_CHECKING:
+    from .budget import Budget
+    from .engine import RLM
+    from .errors import BudgetExceeded, ConfigError, ContextError, ModelError, UnboundedError
+    from .models.registry import resolve_model
+    from .models.scripted import ScriptedLM
+    from .repl.base import Limits
+    from .result import RLMResult
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'unbounded' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = [
+    "RLM",
+    "Budget",
+    "BudgetExceeded",
+    "ConfigError",
+    "ContextError",
+    "Limits",
+    "ModelError",
+    "RLMResult",
+    "ScriptedLM",
+    "UnboundedError",
+    "resolve_model",
+]

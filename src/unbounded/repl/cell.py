@@ -1,0 +1,211 @@
+"""Run one cell of model-written code in a namespace: shared by both REPL implementations.
+
+- Top-level definitions that would shadow the REPL's own names (``def FINAL``, ``llm_query = ...``)
+  are dropped before running, with a note, because small models tend to redefine them.
+- A trailing expression is displayed like in a notebook.
+- Errors come back as a trimmed traceback of the cell's own frames.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import linecache
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from .namespace import FinalSignal, NamespaceState
+
+MAX_TRACEBACK_CHARS = 3000
+
+
+class CellInterrupted(BaseException):
+    """Raised inside a cell when it runs past its time or CPU limit."""
+
+
+@dataclass(slots=True)
+class CellResult:
+    """What running one cell produced. ``stdout`` is capped; ``stdout_total`` is the full size."""
+
+    stdout: str = ""
+    stdout_total: int = 0
+    error: str | None = None
+    final: str | None = None
+    duration: float = 0.0
+    timed_out: bool = False
+    state_lost: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stdout": self.stdout,
+            "stdout_total": self.stdout_total,
+            "error": self.error,
+            "final": self.final,
+            "duration": self.duration,
+            "timed_out": self.timed_out,
+            "state_lost": self.state_lost,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CellResult:
+        return cls(
+            stdout=str(d.get("stdout", "")),
+            stdout_total=int(d.get("stdout_total", 0)),
+            error=d.get("error"),
+            final=d.get("final"),
+            duration=float(d.get("duration", 0.0)),
+            timed_out=bool(d.get("timed_out", False)),
+            state_lost=bool(d.get("state_lost", False)),
+            notes=[str(n) for n in d.get("notes", [])],
+        )
+
+
+class CappedWriter(io.TextIOBase):
+    """A text sink that keeps the first and last ``limit/2`` characters and counts the rest."""
+
+    def __init__(self, limit: int = 1_000_000):
+        self.limit = max(limit, 2)
+        self.head: list[str] = []
+        self.head_len = 0
+        self.tail = ""
+        self.total = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        if not isinstance(s, str):
+            s = str(s)
+        n = len(s)
+        self.total += n
+        half = self.limit // 2
+        if self.head_len < half:
+            take = s[: half - self.head_len]
+            self.head.append(take)
+            self.head_len += len(take)
+            s = s[len(take) :]
+        if s:
+            self.tail = (self.tail + s)[-half:]
+        return n
+
+    def flush(self) -> None:
+        return None
+
+    def getvalue(self) -> str:
+        head = "".join(self.head)
+        kept = len(head) + len(self.tail)
+        if self.total > kept:
+            return f"{head}\n... [{self.total - kept:,} characters of output dropped] ...\n{self.tail}"
+        return head + self.tail
+
+
+class _Shield(ast.NodeTransformer):
+    """Drop top-level statements that rebind a reserved name."""
+
+    def __init__(self, reserved: set[str]):
+        self.reserved = reserved
+        self.dropped: list[str] = []
+
+    def _binds_reserved(self, node: ast.stmt) -> str | None:
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+            and node.name in self.reserved
+        ):
+            return node.name
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Name) and t.id in self.reserved:
+                    return t.id
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                if (alias.asname or alias.name.split(".")[0]) in self.reserved:
+                    return alias.asname or alias.name
+        return None
+
+    def filter(self, tree: ast.Module) -> ast.Module:
+        body = []
+        for stmt in tree.body:
+            name = self._binds_reserved(stmt)
+            if name:
+                self.dropped.append(name)
+            else:
+                body.append(stmt)
+        tree.body = body
+        return tree
+
+
+def format_error(exc: BaseException, filename_prefix: str = "<cell") -> str:
+    """A traceback limited to frames from model code, trimmed from the middle if long."""
+    te = traceback.TracebackException.from_exception(exc, limit=None)
+    own = [f for f in te.stack if f.filename.startswith(filename_prefix)]
+    te.stack = traceback.StackSummary.from_list(own[-8:])
+    text = "".join(te.format())
+    if len(text) > MAX_TRACEBACK_CHARS:
+        half = MAX_TRACEBACK_CHARS // 2
+        text = text[:half] + "\n... [traceback trimmed] ...\n" + text[-half:]
+    return text.rstrip()
+
+
+def run_cell(state: NamespaceState, code: str, cell_name: str, out: CappedWriter) -> CellResult:
+    """Execute ``code`` in ``state.namespace`` with print output going to ``out`` (set up by the caller)."""
+    started = time.perf_counter()
+    result = CellResult()
+    state.final.answer = None
+    linecache.cache[cell_name] = (len(code), None, code.splitlines(True), cell_name)
+    try:
+        tree = ast.parse(code, filename=cell_name, mode="exec")
+    except SyntaxError as exc:
+        result.error = format_error(exc)
+        result.duration = time.perf_counter() - started
+        return result
+    shield = _Shield(set(state.builtins))
+    tree = shield.filter(tree)
+    if shield.dropped:
+        result.notes.append(
+            "ignored your definition of "
+            + ", ".join(sorted(set(shield.dropped)))
+            + ": these names are built into the REPL already; call them directly"
+        )
+    display_expr: ast.Expression | None = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        display_expr = ast.Expression(tree.body.pop().value)
+    ns = state.namespace
+    try:
+        exec(compile(tree, cell_name, "exec"), ns)
+        if display_expr is not None:
+            value = eval(compile(display_expr, cell_name, "eval"), ns)
+            if value is not None:
+                out.write(_display(value) + "\n")
+    except FinalSignal as sig:
+        result.final = sig.answer
+    except CellInterrupted as exc:
+        result.timed_out = True
+        result.error = f"{exc.args[0] if exc.args else 'cell interrupted'}"
+    except KeyboardInterrupt:
+        result.timed_out = True
+        result.error = "cell interrupted (time limit); variables defined so far are kept"
+    except BaseException as exc:  # model code may raise anything, SystemExit included
+        result.error = format_error(exc)
+    finally:
+        restored = state.restore_reserved()
+        if restored:
+            result.notes.append(
+                "restored built-in name(s) " + ", ".join(restored) + " that the code replaced"
+            )
+    if result.final is None and state.final.answer is not None:
+        result.final = state.final.answer
+    result.duration = time.perf_counter() - started
+    return result
+
+
+def _display(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception as exc:  # a hostile __repr__
+        text = f"<unprintable {type(value).__name__}: {exc!r}>"
+    return text

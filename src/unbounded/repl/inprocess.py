@@ -1,0 +1,163 @@
+"""The trusted, fast REPL: model code runs in the host process, in a thread.
+
+Print output is captured per cell through a context variable read by one proxy installed on
+``sys.stdout``/``sys.stderr``, so other threads' output is not swapped away. A cell past its time
+limit gets an asynchronous exception; one that ignores it is abandoned (threads cannot be killed)
+and the namespace rebuilt. Offers no isolation: use only for code you trust.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import ctypes
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from .base import Limits, SubCallHandler, VariableError
+from .cell import CappedWriter, CellInterrupted, CellResult, run_cell
+from .namespace import NamespaceState, ToolSpec, build_namespace
+
+_current_sink: contextvars.ContextVar[CappedWriter | None] = contextvars.ContextVar(
+    "unbounded_sink", default=None
+)
+_install_lock = threading.Lock()
+
+
+class _RoutingStream:
+    """Stands in for sys.stdout/sys.stderr: writes go to the cell's sink when one is active."""
+
+    def __init__(self, fallback: TextIO):
+        self._fallback = fallback
+
+    def write(self, s: str) -> int:
+        sink = _current_sink.get()
+        if sink is not None:
+            return sink.write(s)
+        return self._fallback.write(s)
+
+    def flush(self) -> None:
+        if _current_sink.get() is None:
+            self._fallback.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fallback, name)
+
+
+def _install_routing() -> None:
+    with _install_lock:
+        if not isinstance(sys.stdout, _RoutingStream):
+            sys.stdout = _RoutingStream(sys.stdout)  # type: ignore[assignment]
+        if not isinstance(sys.stderr, _RoutingStream):
+            sys.stderr = _RoutingStream(sys.stderr)  # type: ignore[assignment]
+
+
+def _raise_in_thread(thread_id: int, exc_type: type[BaseException]) -> None:
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc_type))
+
+
+class _Timeout(CellInterrupted):
+    def __init__(self) -> None:
+        super().__init__("cell ran past its time limit and was stopped; variables defined so far are kept")
+
+
+class InProcessREPL:
+    kind = "inprocess"
+
+    def __init__(self, limits: Limits | None = None):
+        self.limits = limits or Limits()
+        self.state: NamespaceState | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handler: SubCallHandler | None = None
+        self._cell_id: str | None = None
+        self._context: Any = None
+        self._tools: Sequence[ToolSpec] = ()
+        self._sub_calls = True
+        self._counter = 0
+        self._lock = asyncio.Lock()
+
+    async def start(
+        self, context: Any, handler: SubCallHandler, tools: Sequence[ToolSpec] = (), *, sub_calls: bool = True
+    ) -> None:
+        _install_routing()
+        self._loop = asyncio.get_running_loop()
+        self._handler = handler
+        self._context, self._tools, self._sub_calls = context, tools, sub_calls
+        self.state = build_namespace(context, self._call, tools, sub_calls=sub_calls)
+
+    def _call(self, kind: str, payload: dict[str, Any]) -> Any:
+        from .namespace import SubCallError
+
+        assert self._loop is not None and self._handler is not None
+        fut = asyncio.run_coroutine_threadsafe(self._handler(kind, payload, self._cell_id), self._loop)
+        try:
+            return fut.result()
+        except BaseException as exc:
+            if isinstance(exc, CellInterrupted | KeyboardInterrupt):
+                fut.cancel()
+                raise
+            raise SubCallError(str(exc) or type(exc).__name__) from None
+
+    async def run(self, code: str, *, cell_id: str | None = None) -> CellResult:
+        assert self.state is not None
+        async with self._lock:
+            self._counter += 1
+            self._cell_id = cell_id
+            name = f"<cell-{self._counter}>"
+            out = CappedWriter(self.limits.max_output_chars)
+            state = self.state
+            done = threading.Event()
+            box: dict[str, Any] = {}
+
+            def target() -> None:
+                token = _current_sink.set(out)
+                box["tid"] = threading.get_ident()
+                try:
+                    box["result"] = run_cell(state, code, name, out)
+                except BaseException as exc:  # an async exception that landed outside run_cell's try
+                    box["result"] = CellResult(error=str(exc) or type(exc).__name__, timed_out=True)
+                finally:
+                    _current_sink.reset(token)
+                    done.set()
+
+            thread = threading.Thread(target=target, name=f"unbounded-cell-{self._counter}", daemon=True)
+            thread.start()
+            timeout = self.limits.cell_timeout
+            try:
+                finished = await asyncio.to_thread(done.wait, timeout)
+                if not finished and "tid" in box:
+                    _raise_in_thread(box["tid"], _Timeout)
+                    finished = await asyncio.to_thread(done.wait, self.limits.kill_grace)
+                if not finished:
+                    # The thread ignores interrupts (e.g. stuck in C code): abandon it, start afresh.
+                    self.state = build_namespace(
+                        self._context, self._call, self._tools, sub_calls=self._sub_calls
+                    )
+                    return CellResult(
+                        stdout=out.getvalue(),
+                        stdout_total=out.total,
+                        error="cell did not stop after its time limit; the namespace was reset and ALL variables were lost",
+                        timed_out=True,
+                        state_lost=True,
+                    )
+            finally:
+                self._cell_id = None
+            result: CellResult = box["result"]
+            result.stdout = out.getvalue()
+            result.stdout_total = out.total
+            return result
+
+    async def get_var(self, name: str) -> Any:
+        assert self.state is not None
+        if name not in self.state.namespace:
+            raise VariableError(f"no variable named {name!r}")
+        return self.state.namespace[name]
+
+    async def set_var(self, name: str, value: Any) -> None:
+        assert self.state is not None
+        self.state.namespace[name] = value
+
+    async def close(self) -> None:
+        self.state = None

@@ -1,0 +1,176 @@
+"""The names the model is told about, built once per REPL and shared by both implementations.
+
+Sub-calls go through ``call(kind, payload)``, a blocking function the REPL supplies: the process
+worker sends a frame to the host; the in-process REPL schedules a coroutine on the host's loop.
+This module never imports the engine.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .helpers import chunks, describe_value, format_final, grep
+
+RESERVED = (
+    "context",
+    "llm_query",
+    "llm_batch",
+    "rlm_query",
+    "rlm_batch",
+    "FINAL",
+    "FINAL_VAR",
+    "SHOW_VARS",
+    "grep",
+    "chunks",
+)
+
+SubCall = Callable[[str, dict[str, Any]], Any]
+
+
+class FinalSignal(BaseException):
+    """Raised by FINAL/FINAL_VAR to stop the cell. BaseException so ``except Exception`` can't swallow it."""
+
+    def __init__(self, answer: str):
+        super().__init__(answer)
+        self.answer = answer
+
+
+class SubCallError(RuntimeError):
+    """A sub-call (llm_query, rlm_query, a tool) failed; the message says why."""
+
+
+@dataclass(slots=True)
+class ToolSpec:
+    """A host callable offered to the model. ``signature`` and ``doc`` go into the system prompt."""
+
+    name: str
+    doc: str
+    signature: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "doc": self.doc, "signature": self.signature}
+
+
+def tool_spec(fn: Callable[..., Any], name: str | None = None) -> ToolSpec:
+    name = name or fn.__name__
+    if not name.isidentifier() or name in RESERVED:
+        raise ValueError(f"tool name {name!r} must be a Python identifier and not one of {RESERVED}")
+    try:
+        sig = str(inspect.signature(fn))
+    except (TypeError, ValueError):
+        sig = "(*args, **kwargs)"
+    return ToolSpec(name, inspect.getdoc(fn) or "", sig)
+
+
+@dataclass
+class FinalBox:
+    answer: str | None = None
+
+
+@dataclass
+class NamespaceState:
+    namespace: dict[str, Any]
+    final: FinalBox
+    builtins: dict[str, Any] = field(default_factory=dict)
+
+    def restore_reserved(self) -> list[str]:
+        """Put back any reserved name the model replaced; returns the names restored."""
+        restored = []
+        for name, obj in self.builtins.items():
+            if self.namespace.get(name) is not obj:
+                self.namespace[name] = obj
+                restored.append(name)
+        return restored
+
+
+def build_namespace(
+    context: Any,
+    call: SubCall,
+    tools: Sequence[ToolSpec] = (),
+    *,
+    sub_calls: bool = True,
+) -> NamespaceState:
+    box = FinalBox()
+    ns: dict[str, Any] = {"__name__": "__rlm__", "__builtins__": __builtins__}
+
+    def llm_query(prompt: str, model: str | None = None) -> str:
+        """One plain call to the sub-model; returns its reply text."""
+        if not isinstance(prompt, str):
+            prompt = str(prompt)
+        return call("llm_query", {"prompt": prompt, "model": model})
+
+    def llm_batch(prompts: Sequence[str], model: str | None = None) -> list[str]:
+        """Many llm_query calls at once, run concurrently; results in order. A failed item is an
+        error string starting with '[error' instead of an exception."""
+        if isinstance(prompts, str):
+            raise TypeError("llm_batch takes a list of prompts; for one prompt use llm_query")
+        return call("llm_batch", {"prompts": [str(p) for p in prompts], "model": model})
+
+    def rlm_query(question: str, context: Any = None) -> str:
+        """A child RLM with its own REPL answers `question` about `context` (default: the whole context)."""
+        return call("rlm_query", {"question": str(question), "context": context})
+
+    def rlm_batch(pairs: Sequence[Any]) -> list[str]:
+        """Several rlm_query calls in parallel. `pairs` is a list of (question, context) tuples
+        (or of questions, each asked about the whole context). Results in order; failures are error strings."""
+        norm = []
+        for p in pairs:
+            if isinstance(p, list | tuple) and len(p) == 2:
+                norm.append([str(p[0]), p[1]])
+            else:
+                norm.append([str(p), None])
+        return call("rlm_batch", {"pairs": norm})
+
+    def FINAL(value: Any) -> None:
+        """Give the final answer and stop."""
+        box.answer = format_final(value)
+        raise FinalSignal(box.answer)
+
+    def FINAL_VAR(name: Any) -> None:
+        """Give the value of the REPL variable called `name` as the final answer."""
+        if not isinstance(name, str):
+            FINAL(name)
+        key = name.strip().strip("'\"")
+        if key not in ns:
+            raise NameError(f"FINAL_VAR: no variable named {key!r}; assign it first, or call FINAL(value)")
+        FINAL(ns[key])
+
+    def SHOW_VARS() -> dict[str, str]:
+        """The variables you defined, with their types and sizes."""
+        return {
+            k: describe_value(v)
+            for k, v in ns.items()
+            if not k.startswith("_") and k not in state.builtins and not inspect.ismodule(v)
+        }
+
+    def _grep(pattern: str, text: Any = None, context_lines: int = 0, **kw: Any) -> list[Any]:
+        return grep(pattern, ns.get("context") if text is None else text, context_lines, **kw)
+
+    _grep.__doc__ = grep.__doc__
+
+    def make_tool(spec: ToolSpec) -> Callable[..., Any]:
+        def tool(*args: Any, **kwargs: Any) -> Any:
+            return call("tool", {"name": spec.name, "args": list(args), "kwargs": kwargs})
+
+        tool.__name__ = spec.name
+        tool.__doc__ = spec.doc
+        return tool
+
+    ns["context"] = context
+    builtins: dict[str, Any] = {
+        "FINAL": FINAL,
+        "FINAL_VAR": FINAL_VAR,
+        "SHOW_VARS": SHOW_VARS,
+        "grep": _grep,
+        "chunks": chunks,
+    }
+    if sub_calls:
+        builtins.update(llm_query=llm_query, llm_batch=llm_batch, rlm_query=rlm_query, rlm_batch=rlm_batch)
+    for spec in tools:
+        builtins[spec.name] = make_tool(spec)
+    ns.update(builtins)
+    state = NamespaceState(ns, box, builtins)
+    return state

@@ -1,0 +1,58 @@
+"""The value an RLM run returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .models.base import Usage
+
+
+@dataclass(slots=True)
+class RLMResult:
+    """How a run ended.
+
+    ``status``: ``final`` (the model gave an answer), ``max_iterations`` (turns ran out; the answer is
+    the model's best guess when asked once more), ``budget:<limit>`` (a budget limit was reached; the
+    answer is the best so far, possibly None), ``error:<kind>`` (a model or REPL failure), or
+    ``interrupted``. ``usage`` is per model name, exact over the whole recursion tree.
+    """
+
+    answer: str | None
+    status: str
+    usage: dict[str, Usage]
+    iterations: int
+    trace_path: Path | None
+    elapsed: float
+    error: str | None = None
+    subcalls: int = 0
+    depth: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "final"
+
+    @property
+    def total_usage(self) -> Usage:
+        total = Usage(cost_usd=0.0)
+        for u in self.usage.values():
+            total.add(u)
+        return total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "status": self.status,
+            "usage": {k: v.to_dict() for k, v in self.usage.items()},
+            "total_usage": self.total_usage.to_dict(),
+            "iterations": self.iterations,
+            "subcalls": self.subcalls,
+            "trace_path": str(self.trace_path) if self.trace_path else None,
+            "elapsed": round(self.elapsed, 4),
+            "error": self.error,
+        }
+
+    def __str__(self) -> str:
+        return self.answer or ""
