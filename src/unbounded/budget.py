@@ -110,16 +110,17 @@ class Ledger:
         return Reservation(tokens=tokens_upper, cost_usd=cost)
 
     def settle(self, reservation: Reservation, model: str, usage: Usage | None) -> None:
-        """Replace a reservation by what the call really used (``None``: the call failed, nothing billed)."""
+        """Replace a reservation by what the call really used (``None``: the call failed, nothing billed;
+        it still counts as a call)."""
         if reservation.settled:
             return
         reservation.settled = True
         self.reserved_calls -= 1
         self.reserved_tokens -= reservation.tokens
         self.reserved_cost -= reservation.cost_usd
+        self.calls += 1  # attempts count against max_llm_calls, billed or not
         if usage is None:
             return
-        self.calls += 1
         self.tokens += usage.input_tokens + usage.output_tokens
         if usage.cost_usd is None:
             self.cost_known = False

@@ -103,9 +103,7 @@ class ModelCaller:
         )
         return completion
 
-    async def _call_with_deadline(
-        self, lm: LM, messages: Sequence[Message], opts: dict[str, Any]
-    ) -> Completion:
+    async def _call_with_deadline(self, lm: LM, messages: Sequence[Message], opts: dict[str, Any]) -> Completion:
         left = self.ledger.seconds_left()
         if left is None:
             return await lm.complete(messages, **opts)

@@ -49,9 +49,7 @@ class ContextInfo:
                 shown = len(self.item_sizes)
                 label = "first item sizes (chars)" if shown < self.num_items else "item sizes (chars)"
                 if self.item_keys:
-                    pairs = ", ".join(
-                        f"{k!r}: {s:,}" for k, s in zip(self.item_keys, self.item_sizes, strict=False)
-                    )
+                    pairs = ", ".join(f"{k!r}: {s:,}" for k, s in zip(self.item_keys, self.item_sizes, strict=False))
                     lines.append(f"{label}: {{{pairs}}}" + (" …" if shown < self.num_items else ""))
                 else:
                     lines.append(f"{label}: {self.item_sizes}" + (" …" if shown < self.num_items else ""))
@@ -122,9 +120,7 @@ def _decode_bytes(data: bytes, where: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ContextError(
-            f"{where} is not valid UTF-8 (byte {exc.start}); convert it to UTF-8 text"
-        ) from exc
+        raise ContextError(f"{where} is not valid UTF-8 (byte {exc.start}); convert it to UTF-8 text") from exc
 
 
 def _read_text_file(path: Path) -> str:
@@ -167,9 +163,7 @@ def _parse_jsonl(text: str, path: Path) -> list[Any]:
         try:
             docs.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            raise ContextError(
-                f"{path}:{n}: invalid JSON line ({exc.msg}); fix it or pass the file as text"
-            ) from exc
+            raise ContextError(f"{path}:{n}: invalid JSON line ({exc.msg}); fix it or pass the file as text") from exc
     return docs
 
 
@@ -205,9 +199,7 @@ def _size(v: Any) -> int:
     return len(str(v))
 
 
-def describe_context(
-    value: Any, *, skipped: list[SkippedFile] | None = None, source: str | None = None
-) -> ContextInfo:
+def describe_context(value: Any, *, skipped: list[SkippedFile] | None = None, source: str | None = None) -> ContextInfo:
     """Metadata without copying the data: sizes, first keys, a short preview."""
     sizes: list[int] = []
     keys: list[str] = []

@@ -132,18 +132,12 @@ class RLM:
             self.named_models[alias] = self._wrap_cache(resolve_model(spec), cache)
         self.tools: dict[str, Callable[..., Any]] = {}
         if tools:
-            items = (
-                tools.items()
-                if isinstance(tools, Mapping)
-                else ((getattr(f, "__name__", ""), f) for f in tools)
-            )
+            items = tools.items() if isinstance(tools, Mapping) else ((getattr(f, "__name__", ""), f) for f in tools)
             for name, fn in items:
                 self.tools[name] = fn
         self.tool_specs: list[ToolSpec] = [tool_spec(fn, name) for name, fn in self.tools.items()]
         if prompt_style == "auto":
-            prompt_style = (
-                "compact" if str(getattr(self.root_lm, "name", "")).startswith("local/") else "full"
-            )
+            prompt_style = "compact" if str(getattr(self.root_lm, "name", "")).startswith("local/") else "full"
         if prompt_style not in ("full", "compact"):
             raise ValueError("prompt_style must be 'auto', 'full' or 'compact'")
         self.prompt_style = prompt_style
@@ -199,9 +193,7 @@ class RLM:
         status, answer, error, node = "error:internal", None, None, None
         try:
             node = _Node(tracer.new_id("rlm"), 0, question, loaded.value)
-            status, answer, error = await self._solve(
-                run, node, loaded.info.describe(), loaded.info.type, run_id
-            )
+            status, answer, error = await self._solve(run, node, loaded.info.describe(), loaded.info.type, run_id)
         except BudgetExceeded as exc:  # strict mode
             status, error = f"budget:{exc.limit}", str(exc)
             raise
@@ -291,9 +283,7 @@ class RLM:
         status, answer, error = "error:internal", None, None
         try:
             try:
-                await repl.start(
-                    node.context, self._handler(run, node), self.tool_specs, sub_calls=self.sub_calls
-                )
+                await repl.start(node.context, self._handler(run, node), self.tool_specs, sub_calls=self.sub_calls)
             except (REPLError, ContextError) as exc:
                 status, error = "error:repl", str(exc)
                 return status, None, error
@@ -435,9 +425,7 @@ class RLM:
         except ModelError as exc:
             if exc.kind != "context_overflow":
                 raise
-            smaller = _fit_history(
-                messages, window, int(self.model_options.get("max_tokens") or 1024), aggressive=True
-            )
+            smaller = _fit_history(messages, window, int(self.model_options.get("max_tokens") or 1024), aggressive=True)
             return await run.caller.complete(
                 self.root_lm, smaller, purpose=purpose, parent=node.id, **self.model_options
             )
@@ -447,9 +435,7 @@ class RLM:
         async def handle(kind: str, payload: dict[str, Any], cell_id: str | None) -> Any:
             parent = cell_id or node.id
             run.subcalls += 1
-            sub = run.tracer.emit(
-                "subcall_start", parent=parent, kind=kind, summary=_summarise_payload(kind, payload)
-            )
+            sub = run.tracer.emit("subcall_start", parent=parent, kind=kind, summary=_summarise_payload(kind, payload))
             ok = False
             try:
                 value = await self._dispatch(run, node, kind, payload, sub.id)
@@ -479,9 +465,7 @@ class RLM:
 
             return list(await asyncio.gather(*(one(p) for p in prompts)))
         if kind == "rlm_query":
-            return await self._rlm_query(
-                run, node, str(payload.get("question", "")), payload.get("context"), parent
-            )
+            return await self._rlm_query(run, node, str(payload.get("question", "")), payload.get("context"), parent)
         if kind == "rlm_batch":
             pairs = payload.get("pairs") or []
 
@@ -532,9 +516,7 @@ class RLM:
             return await self._llm_query(run, prompt, None, parent)
         loaded = await asyncio.to_thread(load_context, context, allow_empty=True)
         child = _Node(run.tracer.new_id("rlm"), node.depth + 1, question, loaded.value)
-        status, answer, error = await self._solve(
-            run, child, loaded.info.describe(), loaded.info.type, parent
-        )
+        status, answer, error = await self._solve(run, child, loaded.info.describe(), loaded.info.type, parent)
         if answer is None:
             return f"[error: child RLM ended with {status}: {error or 'no answer'}]"
         return answer
@@ -588,9 +570,7 @@ def _summarise_payload(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _fit_history(
-    messages: list[Message], window: int | None, reserve: int, aggressive: bool = False
-) -> list[Message]:
+def _fit_history(messages: list[Message], window: int | None, reserve: int, aggressive: bool = False) -> list[Message]:
     """Drop the oldest turns (never the system prompt, the few-shot example or the question) to fit the window.
 
     Token counts are estimated at 3 characters per token, which errs on the safe side for code and prose.

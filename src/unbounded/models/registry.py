@@ -14,6 +14,7 @@ Factory = Callable[[str, dict[str, Any]], LM]
 # prefix -> "module:function" (imported lazily so optional SDKs stay optional) or a callable.
 _BACKENDS: dict[str, str | Factory] = {
     "local": "unbounded.models.local:create",
+    "scripted": "unbounded.models.scripted:create",
     "openai": "unbounded.models.openai_backend:create_openai",
     "openai-compatible": "unbounded.models.openai_backend:create_compatible",
     "ollama": "unbounded.models.openai_backend:create_ollama",

@@ -100,3 +100,23 @@ class ScriptedLM(LMBase):
 
 class ScriptExhausted(RuntimeError):
     """A list-scripted model was called more times than it has replies."""
+
+
+def create(rest: str, options: dict[str, Any]) -> ScriptedLM:
+    """``scripted/<file.json>``: replies from a JSON list of strings (for testing pipelines and the CLI).
+
+    Option ``latency`` (seconds) is honoured.
+    """
+    import json
+    from pathlib import Path
+
+    from ..errors import ConfigError
+
+    path = Path(rest)
+    try:
+        replies = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"scripted model: cannot read a JSON list of replies from {rest}: {exc}") from exc
+    if not isinstance(replies, list) or not all(isinstance(r, str) for r in replies):
+        raise ConfigError(f"scripted model: {rest} must hold a JSON list of strings")
+    return ScriptedLM(replies, name=f"scripted/{rest}", latency=float(options.get("latency", 0.0)))

@@ -111,10 +111,7 @@ class _Shield(ast.NodeTransformer):
         self.dropped: list[str] = []
 
     def _binds_reserved(self, node: ast.stmt) -> str | None:
-        if (
-            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-            and node.name in self.reserved
-        ):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name in self.reserved:
             return node.name
         if isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -194,9 +191,7 @@ def run_cell(state: NamespaceState, code: str, cell_name: str, out: CappedWriter
     finally:
         restored = state.restore_reserved()
         if restored:
-            result.notes.append(
-                "restored built-in name(s) " + ", ".join(restored) + " that the code replaced"
-            )
+            result.notes.append("restored built-in name(s) " + ", ".join(restored) + " that the code replaced")
     if result.final is None and state.final.answer is not None:
         result.final = state.final.answer
     result.duration = time.perf_counter() - started

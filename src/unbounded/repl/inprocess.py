@@ -20,9 +20,7 @@ from .base import Limits, SubCallHandler, VariableError
 from .cell import CappedWriter, CellInterrupted, CellResult, run_cell
 from .namespace import NamespaceState, ToolSpec, build_namespace
 
-_current_sink: contextvars.ContextVar[CappedWriter | None] = contextvars.ContextVar(
-    "unbounded_sink", default=None
-)
+_current_sink: contextvars.ContextVar[CappedWriter | None] = contextvars.ContextVar("unbounded_sink", default=None)
 _install_lock = threading.Lock()
 
 
@@ -132,9 +130,7 @@ class InProcessREPL:
                     finished = await asyncio.to_thread(done.wait, self.limits.kill_grace)
                 if not finished:
                     # The thread ignores interrupts (e.g. stuck in C code): abandon it, start afresh.
-                    self.state = build_namespace(
-                        self._context, self._call, self._tools, sub_calls=self._sub_calls
-                    )
+                    self.state = build_namespace(self._context, self._call, self._tools, sub_calls=self._sub_calls)
                     return CellResult(
                         stdout=out.getvalue(),
                         stdout_total=out.total,

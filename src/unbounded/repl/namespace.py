@@ -7,9 +7,9 @@ This module never imports the engine.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from .helpers import chunks, describe_value, format_final, grep
@@ -55,13 +55,18 @@ class ToolSpec:
 
 
 def tool_spec(fn: Callable[..., Any], name: str | None = None) -> ToolSpec:
+    import inspect
+
     name = name or fn.__name__
     if not name.isidentifier() or name in RESERVED:
         raise ValueError(f"tool name {name!r} must be a Python identifier and not one of {RESERVED}")
     try:
-        sig = str(inspect.signature(fn))
-    except (TypeError, ValueError):
-        sig = "(*args, **kwargs)"
+        sig = str(inspect.signature(fn, eval_str=True))
+    except Exception:
+        try:
+            sig = str(inspect.signature(fn))
+        except (TypeError, ValueError):
+            sig = "(*args, **kwargs)"
     return ToolSpec(name, inspect.getdoc(fn) or "", sig)
 
 
@@ -143,7 +148,7 @@ def build_namespace(
         return {
             k: describe_value(v)
             for k, v in ns.items()
-            if not k.startswith("_") and k not in state.builtins and not inspect.ismodule(v)
+            if not k.startswith("_") and k not in state.builtins and not isinstance(v, ModuleType)
         }
 
     def _grep(pattern: str, text: Any = None, context_lines: int = 0, **kw: Any) -> list[Any]:

@@ -31,17 +31,20 @@ from .protocol import FrameError, encode_frame, read_frame_async
 _SAFE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
 _PKG_PARENT = str(Path(__file__).resolve().parents[2])
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from unbounded.repl.worker import main; main()"
-_WRITE_CHUNK = 8 * 1024 * 1024
+_WRITE_CHUNK = 1024 * 1024
 
 
 def write_context_file(context: Any, folder: Path) -> tuple[Path, str]:
     """Write the context once for the worker: UTF-8 text, JSON, or pickle as a last resort."""
     if isinstance(context, str):
         path = folder / "context.txt"
+        if context.isascii() and _write_ascii_buffer(context, path):
+            return path, "ascii"
         with open(path, "wb") as fh:
             for i in range(0, len(context), _WRITE_CHUNK):
                 fh.write(context[i : i + _WRITE_CHUNK].encode("utf-8", "surrogatepass"))
-        return path, "text"
+        # str.isascii() is O(1) in CPython; ASCII text can be loaded without a second copy.
+        return path, "ascii" if context.isascii() else "text"
     path = folder / "context.json"
     try:
         with open(path, "w", encoding="utf-8") as fh:
@@ -60,6 +63,23 @@ def write_context_file(context: Any, folder: Path) -> tuple[Path, str]:
             "convert it to str, list or dict, or use repl='inprocess'"
         ) from exc
     return path, "pickle"
+
+
+def _write_ascii_buffer(text: str, path: Path) -> bool:
+    """Write an ASCII str's own buffer to ``path`` without encoding copies (CPython only)."""
+    if sys.implementation.name != "cpython" or not text:
+        return False
+    import ctypes
+
+    offset = sys.getsizeof("") - 1
+    view = memoryview((ctypes.c_char * len(text)).from_address(id(text) + offset)).cast("B")
+    try:
+        with open(path, "wb", buffering=0) as fh:
+            for i in range(0, len(text), _WRITE_CHUNK):
+                fh.write(view[i : i + _WRITE_CHUNK])
+    finally:
+        view.release()
+    return True
 
 
 def scrubbed_env(workdir: Path) -> dict[str, str]:

@@ -7,11 +7,13 @@ allocate without bound.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 HEADER = struct.Struct(">I")
 DEFAULT_MAX_FRAME = 256 * 1024 * 1024
@@ -22,9 +24,7 @@ class FrameError(Exception):
 
 
 def encode_frame(obj: dict[str, Any]) -> bytes:
-    body = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_default).encode(
-        "utf-8", "surrogatepass"
-    )
+    body = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_default).encode("utf-8", "surrogatepass")
     return HEADER.pack(len(body)) + body
 
 
@@ -87,13 +87,11 @@ def write_frame_fd(fd: int, obj: dict[str, Any]) -> None:
 # -- asyncio side (the host) -----------------------------------------------------------------
 
 
-async def read_frame_async(
-    reader: asyncio.StreamReader, max_size: int = DEFAULT_MAX_FRAME
-) -> dict[str, Any] | None:
+async def read_frame_async(reader: asyncio.StreamReader, max_size: int = DEFAULT_MAX_FRAME) -> dict[str, Any] | None:
     try:
         header = await reader.readexactly(HEADER.size)
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial:
+    except EOFError as exc:  # asyncio.IncompleteReadError
+        if getattr(exc, "partial", b""):
             raise FrameError("connection closed inside a frame header") from exc
         return None
     (size,) = HEADER.unpack(header)
@@ -101,6 +99,6 @@ async def read_frame_async(
         raise FrameError(f"worker sent a frame of {size:,} bytes, over the limit of {max_size:,}")
     try:
         body = await reader.readexactly(size)
-    except asyncio.IncompleteReadError as exc:
+    except EOFError as exc:
         raise FrameError("connection closed inside a frame") from exc
     return decode_body(body)

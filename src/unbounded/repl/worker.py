@@ -13,7 +13,6 @@ import json
 import math
 import mmap
 import os
-import pickle
 import queue
 import resource
 import signal
@@ -78,9 +77,7 @@ class Worker:
             try:
                 self.send({"op": "call", "id": cid, "kind": kind, "payload": payload})
             except TypeError as exc:
-                raise SubCallError(
-                    f"{kind}: arguments must be plain data (str, list, dict, numbers): {exc}"
-                ) from None
+                raise SubCallError(f"{kind}: arguments must be plain data (str, list, dict, numbers): {exc}") from None
             event.wait()
         finally:
             with self.pending_lock:
@@ -95,9 +92,7 @@ class Worker:
         if not self.in_cell:
             return
         if signum == signal.SIGXCPU:
-            raise CellInterrupted(
-                f"cell used more than its CPU limit of {self.cpu_seconds:g}s and was stopped"
-            )
+            raise CellInterrupted(f"cell used more than its CPU limit of {self.cpu_seconds:g}s and was stopped")
         raise CellInterrupted(
             f"cell ran past its time limit of {self.cell_timeout:g}s and was stopped; variables defined so far are kept"
         )
@@ -215,6 +210,11 @@ def _safe_repr(value: Any) -> str:
 
 def load_context_file(path: str, fmt: str) -> Any:
     """Load the context the host wrote once: text via mmap (no extra bytes copy), or JSON / pickle."""
+    if fmt == "ascii":
+        loaded = _load_ascii(path)
+        if loaded is not None:
+            return loaded
+        fmt = "text"
     if fmt == "text":
         size = os.path.getsize(path)
         if size == 0:
@@ -225,9 +225,48 @@ def load_context_file(path: str, fmt: str) -> Any:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     if fmt == "pickle":
+        import pickle
+
         with open(path, "rb") as fh:
             return pickle.load(fh)
     raise ValueError(f"unknown context format {fmt!r}")
+
+
+_READ_CHUNK = 1024 * 1024
+
+
+def _load_ascii(path: str) -> str | None:
+    """Read an ASCII file straight into a new str's buffer: peak memory is the text plus nothing.
+
+    CPython stores an ASCII str as a header followed by one byte per character, so we allocate an
+    uninitialised str of the right length (``PyUnicode_New``) and ``readinto`` its buffer. A regular
+    decode would hold the bytes and the str at once (twice the size). Returns None (and the caller
+    decodes normally) on another interpreter or if a non-ASCII byte turns up.
+    """
+    if sys.implementation.name != "cpython":
+        return None
+    import ctypes
+
+    size = os.path.getsize(path)
+    if size == 0:
+        return ""
+    new = ctypes.pythonapi.PyUnicode_New
+    new.restype = ctypes.py_object
+    new.argtypes = [ctypes.c_ssize_t, ctypes.c_uint32]
+    text = new(size, 127)
+    offset = sys.getsizeof("") - 1  # header size of a compact ASCII str
+    view = memoryview((ctypes.c_char * size).from_address(id(text) + offset)).cast("B")
+    with open(path, "rb", buffering=0) as fh:
+        pos = 0
+        while pos < size:
+            n = fh.readinto(view[pos : min(pos + _READ_CHUNK, size)])
+            if not n:
+                return None
+            if not view[pos : pos + n].tobytes().isascii():
+                return None
+            pos += n
+    view.release()
+    return text
 
 
 def set_memory_limit(headroom: int) -> None:

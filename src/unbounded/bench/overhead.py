@@ -1,0 +1,248 @@
+"""Engine overhead benchmark: figures printed, targets compared; not a timed test.
+
+    python benchmarks/overhead.py            # or: unbounded bench overhead
+    python benchmarks/overhead.py --sizes 40,400 --turns 200 --batch 1000
+
+Measures, with scripted models (zero latency, or 100 ms per call):
+- engine overhead per root turn with the ``process`` REPL (median; target <= 5 ms);
+- one ``llm_batch`` of N prompts at 100 ms each (wall; target <= 2.5 s for 1,000 at concurrency 64);
+- for 40 MB and 400 MB contexts: time to the first root-model call (targets 0.5 s and 4 s) and the
+  peak RSS of host + worker (target <= 3x the context size), each size in a fresh process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import time
+from typing import Any
+
+MB = 1024 * 1024
+
+
+def _vm(pid: int | str, field: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == pid:
+                kids.append(int(entry))
+    return kids
+
+
+def _code(src: str) -> str:
+    return f"```python\n{src}\n```"
+
+
+def bench_turns(turns: int, repl: str) -> dict[str, Any]:
+    from unbounded import RLM, Budget
+    from unbounded.models import ScriptedLM
+
+    stamps: list[float] = []
+
+    def on_event(ev: Any) -> None:
+        if ev.type == "lm_request":
+            stamps.append(time.perf_counter())
+
+    replies = [_code(f"x{i} = {i}\nprint(x{i})") for i in range(turns)] + [_code("FINAL('done')")]
+    rlm = RLM(
+        model=ScriptedLM(replies),
+        repl=repl,
+        budget=Budget(max_iterations=turns + 1, max_llm_calls=turns + 5),
+        on_event=on_event,
+    )
+    result = rlm.run("benchmark", "context " * 1000)
+    assert result.answer == "done", result
+    import statistics
+
+    deltas = [b - a for a, b in itertools.pairwise(stamps)]
+    return {
+        "repl": repl,
+        "turns": turns,
+        "median_ms": statistics.median(deltas) * 1000,
+        "p90_ms": sorted(deltas)[int(len(deltas) * 0.9)] * 1000,
+    }
+
+
+def bench_batch(n: int, latency: float, concurrency: int) -> dict[str, Any]:
+    from unbounded import RLM, Budget
+    from unbounded.models import ScriptedLM
+
+    durations: list[float] = []
+
+    def on_event(ev: Any) -> None:
+        if ev.type == "cell":
+            durations.append(ev.data["duration"])
+
+    sub = ScriptedLM(lambda ms: "ok", latency=latency, name="sleepy")
+    root = ScriptedLM(
+        [_code(f"out = llm_batch(['p'] * {n})\nprint(sum(o == 'ok' for o in out))"), _code("FINAL('done')")]
+    )
+    rlm = RLM(
+        model=root,
+        sub_model=sub,
+        repl="process",
+        budget=Budget(max_llm_calls=n + 10),
+        batch_concurrency=concurrency,
+        on_event=on_event,
+    )
+    started = time.perf_counter()
+    result = rlm.run("benchmark", "ctx")
+    assert result.answer == "done" and f"{n}" in root.calls[1][-1].content, result
+    return {
+        "n": n,
+        "latency_s": latency,
+        "concurrency": concurrency,
+        "batch_wall_s": durations[0],
+        "run_wall_s": time.perf_counter() - started,
+        "max_in_flight": sub.max_in_flight,
+    }
+
+
+def bench_context_one(size_mb: int) -> dict[str, Any]:
+    """Run in a fresh process: build the context, time to the first root call, peak RSS host+worker."""
+    from unbounded import RLM
+    from unbounded.models import ScriptedLM
+
+    line = "The quick brown fox jumps over the lazy dog; nothing to see in this line.\n"
+    context = line * (size_mb * MB // len(line))
+    size = len(context)
+    me = os.getpid()
+    box: dict[str, Any] = {}
+
+    def reply(messages: Any) -> str:
+        if "first_call" not in box:
+            box["first_call"] = time.perf_counter()
+            kids = _children(me)
+            box["worker_hwm"] = sum(_vm(k, "VmHWM") for k in kids)
+            box["host_hwm"] = _vm(me, "VmHWM")
+            return _code("print(len(context))")
+        return _code("FINAL(str(len(context)))")
+
+    rlm = RLM(model=ScriptedLM(reply), repl="process")
+    started = time.perf_counter()
+    result = rlm.run("How long is it?", context)
+    assert result.answer == str(size), result
+    peak = box["host_hwm"] + box["worker_hwm"]
+    return {
+        "context_mb": size / MB,
+        "first_call_s": box["first_call"] - started,
+        "host_peak_mb": box["host_hwm"] / MB,
+        "worker_peak_mb": box["worker_hwm"] / MB,
+        "peak_ratio": peak / size,
+    }
+
+
+def bench_context(size_mb: int) -> dict[str, Any]:
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-m", "unbounded.bench.overhead", "--one-context", str(size_mb)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _row(name: str, value: str, target: str, ok: bool | None) -> str:
+    mark = "" if ok is None else ("PASS" if ok else "MISS")
+    return f"{name:<48} {value:>16}   {target:<12} {mark}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="unbounded bench overhead", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--turns", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--latency", type=float, default=0.1)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--sizes", default="40,400", help="context sizes in MB, comma-separated")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--one-context", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.one_context:
+        print(json.dumps(bench_context_one(args.one_context)))
+        return 0
+
+    results: dict[str, Any] = {}
+    rows = [f"{'measure':<48} {'value':>16}   {'target':<12}", "-" * 84]
+    for repl in ("process", "inprocess"):
+        t = bench_turns(args.turns, repl)
+        results[f"turns_{repl}"] = t
+        ok = t["median_ms"] <= 5 if repl == "process" else None
+        rows.append(
+            _row(
+                f"overhead per turn, {repl} REPL (median)",
+                f"{t['median_ms']:.2f} ms",
+                "<= 5 ms" if ok is not None else "",
+                ok,
+            )
+        )
+        rows.append(_row(f"overhead per turn, {repl} REPL (p90)", f"{t['p90_ms']:.2f} ms", "", None))
+    b = bench_batch(args.batch, args.latency, args.concurrency)
+    results["batch"] = b
+    target = 2.5 if (args.batch, args.latency) == (1000, 0.1) else None
+    rows.append(
+        _row(
+            f"llm_batch of {args.batch} x {args.latency * 1000:.0f} ms (concurrency {args.concurrency})",
+            f"{b['batch_wall_s']:.2f} s",
+            f"<= {target} s" if target else "",
+            None if target is None else b["batch_wall_s"] <= target,
+        )
+    )
+    targets = {40: 0.5, 400: 4.0}
+    for size in [int(s) for s in args.sizes.split(",") if s]:
+        c = bench_context(size)
+        results[f"context_{size}mb"] = c
+        t_target = targets.get(size)
+        rows.append(
+            _row(
+                f"{size} MB context: time to first root call",
+                f"{c['first_call_s']:.3f} s",
+                f"<= {t_target} s" if t_target else "",
+                None if t_target is None else c["first_call_s"] <= t_target,
+            )
+        )
+        rows.append(
+            _row(
+                f"{size} MB context: peak RSS host+worker / size",
+                f"{c['peak_ratio']:.2f}x",
+                "<= 3x",
+                c["peak_ratio"] <= 3.0,
+            )
+        )
+        rows.append(
+            _row(
+                "   (host peak, worker peak)",
+                f"{c['host_peak_mb']:.0f}+{c['worker_peak_mb']:.0f} MB",
+                "",
+                None,
+            )
+        )
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

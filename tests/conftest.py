@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def code(src: str) -> str:
+    """A model reply holding one python block."""
+    return f"```python\n{src.strip()}\n```"
+
+
+@pytest.fixture(params=["process", "inprocess"])
+def repl_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def haystack() -> str:
+    lines = [f"line {i}: the quick brown fox jumps over the lazy dog" for i in range(20_000)]
+    lines[13_337] = "The magic number is 4817."
+    return "\n".join(lines)
+
+
+def live_children(pid: int | None = None) -> list[int]:
+    """PIDs of the current process's live (non-zombie) children."""
+    pid = pid or os.getpid()
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(entry.name))
+    return out
