@@ -1,0 +1,613 @@
+"""The embedded backend: ``local/<model>`` specs run in-process on llama.cpp (llama-cpp-python).
+
+How it is put together, and why:
+
+- **Runtimes.** A ``_Runtime`` is one llama.cpp context (the weights mmapped from the GGUF plus its
+  own KV cache) driven by exactly one worker thread. Every call on it goes through that thread, so
+  calls are serialised across event loops, threads and ``LocalLM`` objects, and the asyncio loop
+  keeps serving while the model works. Runtimes are kept process-wide, keyed by model file, slot
+  and settings, so two ``LocalLM`` objects for the same spec share one loaded model and one cache.
+- **Slots.** A slot is a named runtime. The root model uses ``"root"``; ``fork_for_subcalls()``
+  returns a twin on slot ``"sub"``, so ``llm_query`` calls never evict the root's KV cache. A slot
+  costs its KV cache (1.5B model: ~28 KiB/token, 0.9 GiB at 32k) plus ~0.7 GiB of working memory
+  (llama.cpp repacks quantised weights per context on x86); the GGUF pages themselves are shared.
+- **Prefix reuse.** Consecutive root turns share their prefix. ``Llama.generate`` compares the new
+  prompt with the tokens already in the KV cache and evaluates only the new suffix; this module
+  feeds it token lists (never resets the context) and reports the reused part as
+  ``Usage.cached_input_tokens``.
+- **Prompt building.** The chat template comes from the GGUF. Message contents are tokenized
+  with special tokens disabled, so data that happens to contain ``<|im_end|>`` cannot forge turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, ModelError
+from . import weights
+from .base import Completion, LMBase, Message, Usage, as_messages
+
+log = logging.getLogger(__name__)
+
+DEFAULT_N_CTX = 32768
+DEFAULT_N_BATCH = 512
+ROOT_SLOT = "root"
+SUB_SLOT = "sub"
+
+_SAMPLING_KEYS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "seed")
+_BASE_SAMPLING: dict[str, Any] = {
+    "temperature": 0.0,
+    "top_k": 40,
+    "top_p": 0.95,
+    "min_p": 0.05,
+    "repeat_penalty": 1.0,
+    "seed": 0,
+}
+# Options other backends take; accepted and ignored here so one options dict can serve any spec.
+_IGNORED_OPTIONS = frozenset({"timeout", "max_retries", "api_key", "base_url", "max_concurrency"})
+
+
+def default_threads() -> int:
+    """CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _import_llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise ConfigError(
+            "the local backend needs llama-cpp-python, which is not installed: run pip install 'unbounded[local]'"
+        ) from exc
+    return llama_cpp
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """What identifies one loaded context. Equal settings share one runtime per process."""
+
+    spec: str
+    n_ctx: int = DEFAULT_N_CTX
+    n_threads: int = 0  # 0: all cores
+    n_batch: int = DEFAULT_N_BATCH
+    flash_attn: bool = False
+    slot: str = ROOT_SLOT
+    llama_kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def with_slot(self, slot: str) -> LocalSettings:
+        return LocalSettings(
+            self.spec, self.n_ctx, self.n_threads, self.n_batch, self.flash_attn, slot, self.llama_kwargs
+        )
+
+
+# --------------------------------------------------------------------------- runtime
+
+
+@dataclass
+class _Job:
+    """One generation request, executed on the runtime's thread."""
+
+    tokens: list[int]
+    max_tokens: int
+    stop: list[str]
+    sampling: dict[str, Any]
+    cancel: threading.Event
+
+
+@dataclass
+class _JobResult:
+    text: str
+    output_tokens: int
+    cached_tokens: int
+    finish_reason: str
+    prompt_eval_s: float
+    gen_s: float
+    evaluated_prompt_tokens: int | None
+
+
+class _Runtime:
+    """One llama.cpp context plus the single thread allowed to touch it."""
+
+    def __init__(self, settings: LocalSettings) -> None:
+        self.settings = settings
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"unbounded-llama-{settings.slot}"
+        )
+        self.llama: Any = None
+        self.n_ctx: int = settings.n_ctx
+        self.load_seconds: float | None = None
+        self.model_path: Path | None = None
+        self._load_lock = threading.Lock()
+        self._formatter: Any = None
+        self._nonce = uuid.uuid4().hex[:12]
+
+    # -- loading
+
+    def ensure_loaded(self) -> bool:
+        """Load the model if needed. Returns True if this call did the loading."""
+        if self.llama is not None:
+            return False
+        with self._load_lock:
+            if self.llama is not None:
+                return False
+            self._load()
+            return True
+
+    def _load(self) -> None:
+        llama_cpp = _import_llama_cpp()
+        path, _info = weights.resolve_model_file(self.settings.spec)
+        s = self.settings
+        start = time.perf_counter()
+        try:
+            llama = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=s.n_ctx,
+                n_threads=s.n_threads or default_threads(),
+                n_threads_batch=s.n_threads or default_threads(),
+                n_batch=s.n_batch,
+                flash_attn=s.flash_attn,
+                seed=0,
+                verbose=False,
+                **dict(s.llama_kwargs),
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(f"llama.cpp could not load {path}: {exc}", kind="load") from exc
+        self.load_seconds = time.perf_counter() - start
+        self.model_path = path
+        self.n_ctx = int(llama.n_ctx())
+        self._formatter = self._make_formatter(llama)
+        self.llama = llama
+        log.info("loaded %s (slot %s, n_ctx %d) in %.2fs", path.name, s.slot, self.n_ctx, self.load_seconds)
+
+    @staticmethod
+    def _make_formatter(llama: Any) -> Any:
+        from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatter
+
+        template = llama.metadata.get("tokenizer.chat_template") or CHATML_CHAT_TEMPLATE
+        eos, bos = llama.token_eos(), llama.token_bos()
+        model = llama._model
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=model.token_get_text(eos) if eos != -1 else "",
+            bos_token=model.token_get_text(bos) if bos != -1 else "",
+            add_generation_prompt=True,
+        )
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        if self.llama is not None:
+            self.llama.close()
+            self.llama = None
+
+    # -- prompt
+
+    def tokenize_messages(self, messages: Sequence[Message]) -> list[int]:
+        """Render the chat template and tokenize it; message contents never parse as special tokens.
+
+        Each content is replaced by a unique marker before rendering, so the rendered prompt
+        splits into template text (tokenized with special tokens on) and contents (off).
+        A template that rewrites contents beyond recognition falls back to one tokenization.
+        """
+        self.ensure_loaded()
+        markers = [f"\x00ub{self._nonce}m{i}\x00" for i in range(len(messages))]
+        dicts = [{"role": m.role, "content": mk} for m, mk in zip(messages, markers, strict=True)]
+        rendered = self._formatter(messages=dicts).prompt
+        pieces = _split_on_markers(rendered, markers)
+        if pieces is None:
+            full = self._formatter(messages=[m.to_dict() for m in messages]).prompt
+            return self._tok(full, special=True)
+        tokens: list[int] = []
+        for i, piece in enumerate(pieces):
+            if i % 2 == 0:
+                tokens += self._tok(piece, special=True)
+            else:
+                tokens += self._tok(messages[i // 2].content, special=False)
+        return tokens
+
+    def _tok(self, text: str, *, special: bool) -> list[int]:
+        if not text:
+            return []
+        return self.llama.tokenize(text.encode("utf-8", "surrogatepass"), add_bos=False, special=special)
+
+    # -- generation (runs on the runtime thread only)
+
+    def run(self, job: _Job) -> _JobResult:
+        llama_cpp = _import_llama_cpp()
+        llama = self.llama
+        cached = self._reusable_prefix(job.tokens)
+        perf_before = self._perf()
+        llama.set_seed(int(job.sampling["seed"]))
+        out = bytearray()
+        n_out = 0
+        finish = "length"
+        stops = [s.encode("utf-8") for s in job.stop if s]
+        longest_stop = max((len(s) for s in stops), default=0)
+        start = time.perf_counter()
+        first: float | None = None
+        try:
+            for token in llama.generate(
+                job.tokens,
+                temp=float(job.sampling["temperature"]),
+                top_k=int(job.sampling["top_k"]),
+                top_p=float(job.sampling["top_p"]),
+                min_p=float(job.sampling["min_p"]),
+                repeat_penalty=float(job.sampling["repeat_penalty"]),
+            ):
+                if first is None:
+                    first = time.perf_counter()
+                if llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):
+                    finish = "stop"
+                    break
+                n_out += 1
+                scan_from = max(0, len(out) - longest_stop + 1)
+                out += llama.detokenize([token])
+                cut = _find_stop(out, stops, scan_from)
+                if cut is not None:
+                    del out[cut:]
+                    finish = "stop"
+                    break
+                if n_out >= job.max_tokens:
+                    break
+                if job.cancel.is_set():
+                    finish = "cancelled"
+                    break
+        except Exception:
+            llama.reset()  # the KV bookkeeping may be half-updated; start clean next time
+            raise
+        end = time.perf_counter()
+        first = first or end
+        return _JobResult(
+            text=out.decode("utf-8", errors="replace"),
+            output_tokens=n_out,
+            cached_tokens=cached,
+            finish_reason=finish,
+            prompt_eval_s=first - start,
+            gen_s=end - first,
+            evaluated_prompt_tokens=self._evaluated_since(perf_before),
+        )
+
+    def _reusable_prefix(self, tokens: list[int]) -> int:
+        """How many prompt tokens ``Llama.generate`` will take from the KV cache (mirrors its rule)."""
+        llama = self.llama
+        n_past = int(llama.n_tokens)
+        if n_past == 0 or not tokens:
+            return 0
+        common = 0
+        for a, b in zip(llama.input_ids[:n_past].tolist(), tokens, strict=False):
+            if a != b:
+                break
+            common += 1
+        if common < len(tokens):
+            return common
+        if n_past == len(tokens) and not getattr(llama, "_requires_eval", True):
+            return len(tokens)
+        return len(tokens) - 1  # one token is replayed to refresh the logits
+
+    def _perf(self) -> Any:
+        try:
+            import llama_cpp
+
+            return llama_cpp.llama_perf_context(self.llama.ctx)
+        except Exception:  # perf counters are a diagnostic, never a reason to fail
+            return None
+
+    def _evaluated_since(self, before: Any) -> int | None:
+        after = self._perf()
+        if before is None or after is None:
+            return None
+        return int(after.n_p_eval - before.n_p_eval)
+
+
+def _split_on_markers(rendered: str, markers: list[str]) -> list[str] | None:
+    """Split ``rendered`` into [text, marker, text, marker, ..., text]; None if markers are not intact."""
+    pieces: list[str] = []
+    pos = 0
+    for mk in markers:
+        at = rendered.find(mk, pos)
+        if at < 0 or rendered.count(mk) != 1:
+            return None
+        pieces += [rendered[pos:at], mk]
+        pos = at + len(mk)
+    pieces.append(rendered[pos:])
+    return pieces
+
+
+def _find_stop(out: bytearray, stops: list[bytes], scan_from: int) -> int | None:
+    """Byte offset of the earliest stop sequence that starts at or after ``scan_from``."""
+    hits = [i for s in stops if (i := out.find(s, scan_from)) >= 0]
+    return min(hits) if hits else None
+
+
+_RUNTIMES: dict[LocalSettings, _Runtime] = {}
+_RUNTIMES_LOCK = threading.Lock()
+
+
+def _runtime_for(settings: LocalSettings) -> _Runtime:
+    with _RUNTIMES_LOCK:
+        rt = _RUNTIMES.get(settings)
+        if rt is None:
+            rt = _RUNTIMES[settings] = _Runtime(settings)
+        return rt
+
+
+def unload_all() -> None:
+    """Free every loaded local model in this process (their KV caches go with them)."""
+    with _RUNTIMES_LOCK:
+        runtimes = list(_RUNTIMES.values())
+        _RUNTIMES.clear()
+    for rt in runtimes:
+        rt.close()
+
+
+# --------------------------------------------------------------------------- the LM
+
+
+class LocalLM(LMBase):
+    """A GGUF model run in-process by llama.cpp. Build it with ``create`` or ``resolve_model``.
+
+    Calls on one slot are serialised (``max_concurrency = 1``); loading happens on the first call
+    (``load_seconds`` and ``Completion.extra["load_s"]`` report it). Decoding is greedy by default
+    (temperature 0, seed 0), so a run is reproducible. Cost is always 0.
+
+    ``complete`` options: ``max_tokens``, ``temperature``, ``top_k``, ``top_p``, ``min_p``,
+    ``repeat_penalty``, ``seed``, ``stop`` (str or list; the stop text is not returned).
+    A prompt that does not fit the window raises ``ModelError(kind="context_overflow")``;
+    ``max_tokens`` is clipped to the room left in the window.
+
+    ``fork_for_subcalls()`` returns a twin on its own context (slot ``"sub"``), so sub-calls keep
+    the root's KV cache warm; ``with_slot(name)`` makes any other named context.
+    """
+
+    max_concurrency = 1
+
+    def __init__(
+        self,
+        settings: LocalSettings,
+        *,
+        info: weights.ModelInfo | None = None,
+        sampling: Mapping[str, Any] | None = None,
+        default_max_tokens: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = f"local/{settings.spec}"
+        self.info = info
+        self.context_window = settings.n_ctx
+        self._sampling = {**_BASE_SAMPLING, **(dict(info.defaults) if info else {}), **(sampling or {})}
+        self._sampling = {k: v for k, v in self._sampling.items() if k in _SAMPLING_KEYS}
+        if default_max_tokens is not None:
+            self.default_max_tokens = default_max_tokens
+
+    # -- slots
+
+    @property
+    def slot(self) -> str:
+        return self.settings.slot
+
+    def with_slot(self, slot: str) -> LocalLM:
+        """The same model on the named context (created lazily; each costs its own KV cache)."""
+        return LocalLM(
+            self.settings.with_slot(slot),
+            info=self.info,
+            sampling=self._sampling,
+            default_max_tokens=self.default_max_tokens,
+        )
+
+    def fork_for_subcalls(self) -> LocalLM:
+        """A twin for ``llm_query``/``llm_batch`` that never evicts this instance's KV cache."""
+        return self.with_slot(SUB_SLOT)
+
+    # -- runtime
+
+    def _runtime(self) -> _Runtime:
+        return _runtime_for(self.settings)
+
+    @property
+    def load_seconds(self) -> float | None:
+        """Seconds the model took to load (None until loaded)."""
+        return self._runtime().load_seconds
+
+    @property
+    def loaded(self) -> bool:
+        return self._runtime().llama is not None
+
+    def load(self) -> float:
+        """Load now (normally lazy) on the runtime's thread; returns the load time in seconds."""
+        rt = self._runtime()
+        rt.executor.submit(rt.ensure_loaded).result()
+        self.context_window = rt.n_ctx
+        return rt.load_seconds or 0.0
+
+    async def aload(self) -> float:
+        """``load`` without blocking the event loop."""
+        rt = self._runtime()
+        await asyncio.wrap_future(rt.executor.submit(rt.ensure_loaded))
+        self.context_window = rt.n_ctx
+        return rt.load_seconds or 0.0
+
+    def unload(self) -> None:
+        """Free this slot's context (the next call loads it again)."""
+        with _RUNTIMES_LOCK:
+            rt = _RUNTIMES.pop(self.settings, None)
+        if rt is not None:
+            rt.close()
+
+    # -- tokens
+
+    def tokenize(self, messages: Sequence[Message] | str) -> list[int]:
+        """The exact prompt tokens ``complete`` would evaluate for ``messages`` (loads the model)."""
+        rt = self._runtime()
+        if rt.llama is None:
+            self.load()
+        return rt.tokenize_messages(as_messages(messages))
+
+    def count_tokens(self, messages: Sequence[Message]) -> int | None:
+        """Exact prompt length in tokens, chat template included (loads the model if needed)."""
+        return len(self.tokenize(messages))
+
+    def price(self) -> tuple[float, float, float] | None:
+        return (0.0, 0.0, 0.0)
+
+    # -- calls
+
+    async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
+        job_future, cancel = self._submit(messages, opts)
+        try:
+            return await asyncio.wrap_future(job_future)
+        except asyncio.CancelledError:
+            cancel.set()  # a running generation stops at its next token
+            raise
+
+    def complete_sync(self, messages: Sequence[Message] | str, **opts: Any) -> Completion:
+        """Blocking ``complete`` for scripts and tools outside an event loop."""
+        job_future, _ = self._submit(as_messages(messages), opts)
+        return job_future.result()
+
+    def _submit(
+        self, messages: Sequence[Message], opts: Mapping[str, Any]
+    ) -> tuple[concurrent.futures.Future[Completion], threading.Event]:
+        cancel = threading.Event()
+        msgs = as_messages(messages)
+        rt = self._runtime()
+        return rt.executor.submit(self._complete_on_thread, rt, msgs, dict(opts), cancel), cancel
+
+    def _complete_on_thread(
+        self, rt: _Runtime, messages: list[Message], opts: dict[str, Any], cancel: threading.Event
+    ) -> Completion:
+        loaded_now = rt.ensure_loaded()
+        self.context_window = rt.n_ctx
+        tokens = rt.tokenize_messages(messages)
+        job = _Job(
+            tokens=tokens,
+            max_tokens=self._max_tokens(len(tokens), rt.n_ctx, opts.get("max_tokens")),
+            stop=_stop_list(opts.get("stop")),
+            sampling=self._sampling_for(opts),
+            cancel=cancel,
+        )
+        try:
+            res = rt.run(job)
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"llama.cpp failed on {self.name}: {exc}", kind="model") from exc
+        return self._completion(rt, len(tokens), res, loaded_now)
+
+    def _max_tokens(self, n_prompt: int, n_ctx: int, requested: Any) -> int:
+        if n_prompt >= n_ctx:
+            raise ModelError(
+                f"prompt of {n_prompt} tokens does not fit the {n_ctx}-token window of {self.name} "
+                f"(slot {self.slot}); shorten the history or raise n_ctx",
+                kind="context_overflow",
+            )
+        wanted = self.default_max_tokens if requested is None else int(requested)
+        if wanted <= 0:
+            wanted = n_ctx
+        return max(1, min(wanted, n_ctx - n_prompt))
+
+    def _sampling_for(self, opts: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(self._sampling)
+        for key in _SAMPLING_KEYS:
+            if opts.get(key) is not None:
+                out[key] = opts[key]
+        return out
+
+    def _completion(self, rt: _Runtime, n_prompt: int, res: _JobResult, loaded_now: bool) -> Completion:
+        usage = Usage(
+            calls=1,
+            input_tokens=n_prompt,
+            output_tokens=res.output_tokens,
+            cached_input_tokens=res.cached_tokens,
+            cost_usd=0.0,
+        )
+        fresh = n_prompt - res.cached_tokens
+        extra: dict[str, Any] = {
+            "slot": self.slot,
+            "prompt_eval_s": round(res.prompt_eval_s, 4),
+            "gen_s": round(res.gen_s, 4),
+            "prompt_tokens_evaluated": fresh,
+            # llama.cpp's own counter of prompt tokens decoded in this call (a cross-check).
+            "llama_prompt_eval_count": res.evaluated_prompt_tokens,
+            "prompt_tok_per_s": round(fresh / res.prompt_eval_s, 1) if res.prompt_eval_s > 0 else None,
+            "gen_tok_per_s": round(res.output_tokens / res.gen_s, 1) if res.gen_s > 0 else None,
+        }
+        if loaded_now:
+            extra["load_s"] = round(rt.load_seconds or 0.0, 3)
+        return Completion(
+            text=res.text,
+            usage=usage,
+            model=self.name,
+            finish_reason=res.finish_reason,
+            extra=extra,
+        )
+
+
+def _stop_list(stop: Any) -> list[str]:
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop]
+    return [str(s) for s in stop]
+
+
+# --------------------------------------------------------------------------- factory
+
+_SETTING_KEYS = ("n_ctx", "n_threads", "n_batch", "flash_attn", "slot", "role", "llama_kwargs")
+
+
+def create(rest: str, options: dict[str, Any]) -> LocalLM:
+    """Registry factory for ``local/<rest>``.
+
+    ``rest`` is a catalogue name (``qwen2.5-coder-1.5b``, ``qwen2.5-coder-0.5b``), a path to a
+    ``.gguf`` file, or a file stem in ``$UNBOUNDED_MODELS_DIR``. Options: ``n_ctx`` (default
+    32768, or the model's training length if shorter), ``n_threads`` (default: all cores),
+    ``n_batch``, ``flash_attn``, ``slot`` (or ``role``; default ``"root"``), ``llama_kwargs``
+    (extra ``llama_cpp.Llama`` arguments), ``max_tokens`` (default output cap) and the sampling
+    options ``temperature``, ``top_k``, ``top_p``, ``min_p``, ``repeat_penalty``, ``seed``.
+
+    Nothing heavy happens here: the weights are checked for presence (a missing part raises
+    ``ConfigError`` with the install command) and loaded on the first call.
+    """
+    source = weights.check_model_spec(rest)
+    opts = dict(options)
+    n_ctx = int(opts.pop("n_ctx", None) or 0) or min(DEFAULT_N_CTX, source.context_length() or DEFAULT_N_CTX)
+    llama_kwargs = opts.pop("llama_kwargs", None) or {}
+    slot = opts.pop("slot", None) or opts.pop("role", None) or ROOT_SLOT
+    opts.pop("role", None)
+    settings = LocalSettings(
+        spec=rest.strip(),
+        n_ctx=n_ctx,
+        n_threads=int(opts.pop("n_threads", None) or 0),
+        n_batch=int(opts.pop("n_batch", None) or DEFAULT_N_BATCH),
+        flash_attn=bool(opts.pop("flash_attn", False)),
+        slot=str(slot),
+        llama_kwargs=tuple(sorted(dict(llama_kwargs).items())),
+    )
+    sampling = {k: opts.pop(k) for k in _SAMPLING_KEYS if opts.get(k) is not None}
+    max_tokens = opts.pop("max_tokens", None)
+    unknown = sorted(set(opts) - _IGNORED_OPTIONS)
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) for local models: {', '.join(unknown)}; known: "
+            f"{', '.join((*_SETTING_KEYS, *_SAMPLING_KEYS, 'max_tokens'))}"
+        )
+    return LocalLM(
+        settings,
+        info=source.info,
+        sampling=sampling,
+        default_max_tokens=int(max_tokens) if max_tokens is not None else None,
+    )
