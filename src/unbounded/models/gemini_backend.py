@@ -1,0 +1,263 @@
+"""Google Gemini on Google's official ``google-genai`` SDK: ``gemini/<model>``.
+
+Why the native SDK and not Gemini's OpenAI-compatible endpoint
+(``generativelanguage.googleapis.com/v1beta/openai/``): ``google-genai`` is Google's generally
+available, primary client (it replaced ``google-generativeai``), released in step with the API,
+while the compatibility layer is a beta surface that lags features and documents gaps. The
+native response also carries the counts that billing needs: ``thoughtsTokenCount`` (billed as
+output, and absent from ``candidatesTokenCount``) and ``cachedContentTokenCount`` (implicit
+caching, billed at the cache rate). Through the compatibility layer those are folded or missing.
+For a Gemini model behind an OpenAI-style gateway, ``openai-compatible/...`` still works.
+
+Details handled here:
+
+* System messages become ``system_instruction``; ``assistant`` turns are role ``model``.
+* Timeouts: google-genai takes one overall timeout per request and, when none is set, passes
+  "no timeout" to its HTTP client on every request. We hand it our own ``httpx`` client with
+  separate connect/read timeouts and stop the per-request override (see ``_TimeoutClient``).
+* Retries: the SDK's are disabled with ``HttpRetryOptions(attempts=1)``; setting retry options
+  also turns off the implicit reconnect-and-retry of its aiohttp path.
+* Gemini reports how long to back off in the error body (``google.rpc.RetryInfo.retryDelay``)
+  rather than in a ``Retry-After`` header; both are honoured.
+* ``max_output_tokens`` on Gemini 2.5 covers thinking as well as the answer, so the default
+  cap is generous (16384) to avoid empty replies that spent everything thinking.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import ConfigError
+from .base import Completion, LMBase, Message, Usage, as_messages
+from .pricing import lookup_context_window, lookup_price, parse_price
+from .retry import (
+    POLICY_OPTIONS,
+    AttemptError,
+    PerLoop,
+    RetryPolicy,
+    api_key_from,
+    call_with_retries,
+    classify_exception,
+    parse_duration,
+    pop_max_concurrency,
+    reject_unknown,
+    require_sdk,
+)
+
+_OPTIONS = (
+    *POLICY_OPTIONS,
+    "api_key",
+    "base_url",
+    "max_concurrency",
+    "context_window",
+    "default_max_tokens",
+    "price",
+    "thinking_budget",
+    "headers",
+    "cache",
+)
+
+
+class GeminiLM(LMBase):
+    """A Gemini model over the Gemini Developer API (``GeminiLM("gemini-2.5-flash", api_key=...)``)."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str,
+        name: str | None = None,
+        base_url: str | None = None,
+        policy: RetryPolicy | None = None,
+        max_concurrency: int = 32,
+        context_window: int | None = None,
+        default_max_tokens: int = 16_384,
+        price: tuple[float, float, float] | None = None,
+        thinking_budget: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.model = model
+        self.name = name or f"gemini/{model}"
+        self.base_url = base_url
+        self.policy = policy or RetryPolicy()
+        self.max_concurrency = max_concurrency
+        self.context_window = context_window
+        self.default_max_tokens = default_max_tokens
+        self.thinking_budget = thinking_budget
+        self._price = price
+        self._headers = dict(headers or {})
+        self._api_key = api_key
+        self._clients: PerLoop[tuple[Any, Any]] = PerLoop(self._make_client)
+
+    def price(self) -> tuple[float, float, float] | None:
+        return self._price
+
+    async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
+        contents, config = self.build_request(as_messages(messages), **opts)
+        client, _ = self._clients.get()
+
+        async def attempt() -> Completion:
+            response = await client.aio.models.generate_content(model=self.model, contents=contents, config=config)
+            return self._parse(response)
+
+        completion, attempts = await call_with_retries(attempt, self.policy, classify=_classify, label=self.name)
+        completion.extra["attempts"] = attempts
+        return completion
+
+    async def aclose(self) -> None:
+        clients = self._clients.pop_current()
+        if clients is not None:
+            client, http = clients
+            await client.aio.aclose()
+            await http.aclose()  # google-genai leaves a client it was given to its owner
+
+    # -- request/response ----------------------------------------------------------------------------
+    def build_request(self, messages: Sequence[Message], **opts: Any) -> tuple[list[Any], Any]:
+        """``(contents, config)`` for ``generate_content``."""
+        types = require_sdk("google.genai.types", "gemini", "gemini")
+        system_text = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
+        contents: list[Any] = []
+        for m in messages:
+            if m.role == "system":
+                continue
+            role = "model" if m.role == "assistant" else "user"
+            if contents and contents[-1].role == role:
+                contents[-1].parts.append(types.Part(text=m.content))
+            else:
+                contents.append(types.Content(role=role, parts=[types.Part(text=m.content)]))
+        config: dict[str, Any] = {"max_output_tokens": int(opts.get("max_tokens") or self.default_max_tokens)}
+        if system_text:
+            config["system_instruction"] = system_text
+        if opts.get("temperature") is not None:
+            config["temperature"] = float(opts["temperature"])
+        stop = opts.get("stop")
+        if stop:
+            config["stop_sequences"] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
+        if opts.get("seed") is not None:
+            config["seed"] = int(opts["seed"])
+        if self.thinking_budget is not None:
+            config["thinking_config"] = types.ThinkingConfig(thinking_budget=int(self.thinking_budget))
+        return contents, types.GenerateContentConfig(**config)
+
+    def _parse(self, response: Any) -> Completion:
+        candidates = getattr(response, "candidates", None) or []
+        feedback = getattr(response, "prompt_feedback", None)
+        if not candidates and getattr(feedback, "block_reason", None):
+            raise AttemptError(
+                "bad_request",
+                f"the prompt was blocked ({feedback.block_reason}); rephrase it or change safety settings",
+                False,
+            )
+        meta = getattr(response, "usage_metadata", None)
+        if meta is None and not candidates:
+            raise AttemptError("malformed", f"not a generateContent response: {str(response)[:200]!r}", True)
+        candidate = candidates[0] if candidates else None
+        parts = getattr(getattr(candidate, "content", None), "parts", None) or []
+        text = "".join(p.text for p in parts if getattr(p, "text", None) and not getattr(p, "thought", False))
+        finish = getattr(candidate, "finish_reason", None)
+        finish_name = getattr(finish, "name", None) or (str(finish) if finish is not None else None)
+        if not text.strip():
+            raise AttemptError("empty", f"the completion has no text (finish_reason={finish_name!r})", True)
+        thoughts = int(getattr(meta, "thoughts_token_count", 0) or 0)
+        usage = Usage(
+            calls=1,
+            input_tokens=int(getattr(meta, "prompt_token_count", 0) or 0),
+            output_tokens=int(getattr(meta, "candidates_token_count", 0) or 0) + thoughts,
+            cached_input_tokens=int(getattr(meta, "cached_content_token_count", 0) or 0),
+        )
+        usage.cost_usd = self.cost(usage)
+        extra: dict[str, Any] = {}
+        if thoughts:
+            extra["reasoning_tokens"] = thoughts
+        if getattr(response, "response_id", None):
+            extra["response_id"] = response.response_id
+        return Completion(
+            text=text,
+            usage=usage,
+            model=getattr(response, "model_version", None) or self.model,
+            finish_reason=finish_name,
+            extra=extra,
+        )
+
+    def _make_client(self) -> tuple[Any, Any]:
+        genai = require_sdk("google.genai", "gemini", "gemini")
+        types = require_sdk("google.genai.types", "gemini", "gemini")
+        http = _timeout_client(self.policy)
+        http_options: dict[str, Any] = {
+            "httpx_async_client": http,
+            "retry_options": types.HttpRetryOptions(attempts=1),  # retries live in unbounded.models.retry
+        }
+        if self.base_url:
+            http_options["base_url"] = self.base_url
+        if self._headers:
+            http_options["headers"] = self._headers
+        client = genai.Client(api_key=self._api_key, vertexai=False, http_options=types.HttpOptions(**http_options))
+        return client, http
+
+
+def _timeout_client(policy: RetryPolicy) -> Any:
+    """An ``httpx.AsyncClient`` that keeps its own connect/read timeouts on every request."""
+    import httpx
+
+    class _TimeoutClient(httpx.AsyncClient):
+        # google-genai passes timeout=None (meaning "no timeout" to httpx) on each request when
+        # no overall timeout is configured; ignore it so the client's timeouts apply.
+        def build_request(self, *args: Any, **kwargs: Any) -> httpx.Request:
+            kwargs.pop("timeout", None)
+            return super().build_request(*args, **kwargs)
+
+    return _TimeoutClient(
+        timeout=httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout),
+        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+    )
+
+
+def _classify(exc: BaseException) -> AttemptError | None:
+    err = classify_exception(exc)
+    if err is not None and err.retry_after is None and err.kind in ("rate_limit", "server"):
+        err.retry_after = _retry_info_delay(getattr(exc, "details", None))
+    return err
+
+
+def _retry_info_delay(details: Any) -> float | None:
+    """``retryDelay`` from a ``google.rpc.RetryInfo`` entry in an error body, in seconds."""
+    error = details.get("error") if isinstance(details, dict) else None
+    entries = error.get("details") if isinstance(error, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and str(entry.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            return parse_duration(entry.get("retryDelay"))
+    return None
+
+
+def create(rest: str, options: dict[str, Any]) -> LMBase:
+    """``gemini/<model>``: key from ``api_key=``, GEMINI_API_KEY or GOOGLE_API_KEY."""
+    if not rest:
+        raise ConfigError("gemini: the spec needs a model name, e.g. 'gemini/gemini-2.5-flash'")
+    require_sdk("google.genai", "gemini", "gemini")
+    opts = dict(options)
+    key = api_key_from(opts, ["GEMINI_API_KEY", "GOOGLE_API_KEY"], "gemini")
+    policy = RetryPolicy.from_options(opts)
+    user_price = opts.pop("price", None)
+    cache = opts.pop("cache", None)
+    model = rest.removeprefix("models/")
+    lm = GeminiLM(
+        model,
+        api_key=key,
+        name=f"gemini/{rest}",
+        base_url=opts.pop("base_url", None) or os.environ.get("GEMINI_BASE_URL") or None,
+        policy=policy,
+        max_concurrency=pop_max_concurrency(opts),
+        context_window=opts.pop("context_window", None) or lookup_context_window(model),
+        default_max_tokens=int(opts.pop("default_max_tokens", None) or 16_384),
+        price=parse_price(user_price) if user_price is not None else lookup_price(model, backend="gemini"),
+        thinking_budget=opts.pop("thinking_budget", None),
+        headers=opts.pop("headers", None),
+    )
+    reject_unknown(opts, "gemini", _OPTIONS)
+    if cache:
+        from .cache import CachedLM
+
+        return CachedLM(lm, path=None if cache is True else cache)  # type: ignore[return-value]
+    return lm
