@@ -16,15 +16,19 @@ from typing import Any
 
 from .budget import Budget, Ledger
 from .calls import ModelCaller
-from .context import load_context
+from .context import ContextInfo, load_context
 from .errors import BudgetExceeded, ContextError, ModelError, REPLError, UnknownModelError
 from .models.base import LM, Message
 from .models.registry import DEFAULT_MODEL, resolve_model
 from .parsing import parse_reply
 from .prompts import (
+    COMPACT_MAX_TOKENS,
+    COMPACT_STOP,
     FORCE_FINAL,
     NO_CODE_REMINDER,
     PromptConfig,
+    close_code_fence,
+    compact_context_description,
     compact_first_user_message,
     few_shot_messages,
     first_user_message,
@@ -121,12 +125,15 @@ class RLM:
         self.model_options = {"temperature": 0.0, **dict(model_options or {})}
         self.sub_model_options = {"temperature": 0.0, **dict(sub_model_options or {})}
         self.on_event = on_event
-        self.root_lm = self._wrap_cache(resolve_model(model), cache)
+        root_raw = resolve_model(model)
         if sub_model is None:
-            fork = getattr(self.root_lm, "fork_for_subcalls", None)
-            self.sub_lm = fork() if callable(fork) else self.root_lm
+            # A local model answers sub-calls on its own context so they don't evict the root's KV cache.
+            fork = getattr(root_raw, "fork_for_subcalls", None)
+            sub_raw = fork() if callable(fork) else root_raw
         else:
-            self.sub_lm = self._wrap_cache(resolve_model(sub_model), cache)
+            sub_raw = resolve_model(sub_model)
+        self.root_lm = self._wrap_cache(root_raw, cache)
+        self.sub_lm = self.root_lm if sub_raw is root_raw else self._wrap_cache(sub_raw, cache)
         self.named_models: dict[str, LM] = {}
         for alias, spec in (models or {}).items():
             self.named_models[alias] = self._wrap_cache(resolve_model(spec), cache)
@@ -142,6 +149,10 @@ class RLM:
             raise ValueError("prompt_style must be 'auto', 'full' or 'compact'")
         self.prompt_style = prompt_style
         self.max_output_chars = max_output_chars or (2_000 if prompt_style == "compact" else 6_000)
+        if prompt_style == "compact":  # one code block per reply, then stop (the caller's options win)
+            self.model_options.setdefault("stop", list(COMPACT_STOP))
+            self.model_options.setdefault("max_tokens", COMPACT_MAX_TOKENS)
+        self._depth_lms: dict[int, LM] = {}
         if self.budget.max_cost_usd is not None:
             for lm in {id(m): m for m in (self.root_lm, self.sub_lm, *self.named_models.values())}.values():
                 price = getattr(lm, "price", lambda: (0.0, 0.0, 0.0))()
@@ -193,7 +204,7 @@ class RLM:
         status, answer, error, node = "error:internal", None, None, None
         try:
             node = _Node(tracer.new_id("rlm"), 0, question, loaded.value)
-            status, answer, error = await self._solve(run, node, loaded.info.describe(), loaded.info.type, run_id)
+            status, answer, error = await self._solve(run, node, self._describe(loaded.info), loaded.info.type, run_id)
         except BudgetExceeded as exc:  # strict mode
             status, error = f"budget:{exc.limit}", str(exc)
             raise
@@ -229,7 +240,18 @@ class RLM:
                 elapsed=elapsed,
             )
             tracer.close()
+            await self._close_models()
         return result
+
+    async def _close_models(self) -> None:
+        """Release per-loop network clients; a later run opens fresh ones."""
+        for lm in {id(m): m for m in (self.root_lm, self.sub_lm, *self.named_models.values())}.values():
+            close = getattr(lm, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:
+                    pass
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -258,6 +280,9 @@ class RLM:
         }
 
     # -- the loop --------------------------------------------------------------------------
+    def _describe(self, info: ContextInfo) -> str:
+        return compact_context_description(info) if self.prompt_style == "compact" else info.describe()
+
     def _initial_messages(self, node: _Node, description: str, context_type: str) -> list[Message]:
         cfg = PromptConfig(
             style=self.prompt_style,
@@ -266,7 +291,7 @@ class RLM:
             can_recurse=node.depth < self.max_depth,
         )
         msgs = [Message("system", system_prompt(cfg, context_type, self.tool_specs))]
-        msgs.extend(Message(r, c) for r, c in few_shot_messages(cfg))
+        msgs.extend(Message(r, c) for r, c in few_shot_messages(cfg, context_type))
         if self.prompt_style == "compact":
             msgs.append(Message("user", compact_first_user_message(node.question, description)))
         else:
@@ -288,6 +313,7 @@ class RLM:
                 status, error = "error:repl", str(exc)
                 return status, None, error
             messages = self._initial_messages(node, description, context_type)
+            node.extra["head"] = len(messages)  # never trimmed from the history
             status, answer, error = await self._loop(run, node, repl, messages)
             return status, answer, error
         except BudgetExceeded as exc:
@@ -322,7 +348,7 @@ class RLM:
             if run.ledger.exhausted:
                 raise BudgetExceeded(run.ledger.exhausted)
             completion = await self._root_call(run, node, messages, purpose="root")
-            reply = completion.text
+            reply = close_code_fence(completion.text) if compact else completion.text
             parsed = parse_reply(reply)
             messages.append(Message("assistant", reply))
             if not parsed.code_blocks:
@@ -415,20 +441,34 @@ class RLM:
             parts.append(f"FINAL: {result.final[:200]}")
         return "\n".join(parts) if parts else "(no output)"
 
+    def _lm_for_depth(self, depth: int) -> LM:
+        """The model that drives an RLM at ``depth``.
+
+        A backend with named slots (the embedded model) gives each depth its own context, so a child
+        RLM's turns never evict the KV cache its parent's next turn will reuse.
+        """
+        if depth == 0:
+            return self.root_lm
+        lm = self._depth_lms.get(depth)
+        if lm is None:
+            with_slot = getattr(self.root_lm, "with_slot", None)
+            lm = with_slot(f"depth{depth}") if callable(with_slot) else self.root_lm
+            self._depth_lms[depth] = lm
+        return lm
+
     async def _root_call(self, run: _Run, node: _Node, messages: list[Message], *, purpose: str) -> Any:
-        window = getattr(self.root_lm, "context_window", None)
-        trimmed = _fit_history(messages, window, int(self.model_options.get("max_tokens") or 1024))
+        lm = self._lm_for_depth(node.depth)
+        window = getattr(lm, "context_window", None)
+        reserve = int(self.model_options.get("max_tokens") or 1024)
+        head = node.extra.get("head")
+        trimmed = _fit_history(messages, window, reserve, head=head)
         try:
-            return await run.caller.complete(
-                self.root_lm, trimmed, purpose=purpose, parent=node.id, **self.model_options
-            )
+            return await run.caller.complete(lm, trimmed, purpose=purpose, parent=node.id, **self.model_options)
         except ModelError as exc:
             if exc.kind != "context_overflow":
                 raise
-            smaller = _fit_history(messages, window, int(self.model_options.get("max_tokens") or 1024), aggressive=True)
-            return await run.caller.complete(
-                self.root_lm, smaller, purpose=purpose, parent=node.id, **self.model_options
-            )
+            smaller = _fit_history(messages, window, reserve, aggressive=True, head=head)
+            return await run.caller.complete(lm, smaller, purpose=purpose, parent=node.id, **self.model_options)
 
     # -- sub-calls from model code ---------------------------------------------------------
     def _handler(self, run: _Run, node: _Node) -> Callable[[str, dict[str, Any], str | None], Any]:
@@ -516,7 +556,7 @@ class RLM:
             return await self._llm_query(run, prompt, None, parent)
         loaded = await asyncio.to_thread(load_context, context, allow_empty=True)
         child = _Node(run.tracer.new_id("rlm"), node.depth + 1, question, loaded.value)
-        status, answer, error = await self._solve(run, child, loaded.info.describe(), loaded.info.type, parent)
+        status, answer, error = await self._solve(run, child, self._describe(loaded.info), loaded.info.type, parent)
         if answer is None:
             return f"[error: child RLM ended with {status}: {error or 'no answer'}]"
         return answer

@@ -33,10 +33,23 @@ class EmptyContextError(ContextError):
 class ModelError(UnboundedError):
     """A model call failed after retries (HTTP error, timeout, malformed reply)."""
 
-    def __init__(self, message: str, *, kind: str = "model", retryable: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "model",
+        retryable: bool = False,
+        attempts: int | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.retryable = retryable
+        #: How many attempts were made (retries included), the last HTTP status and the provider's request id.
+        self.attempts = attempts
+        self.status = status
+        self.request_id = request_id
 
 
 class BudgetExceeded(UnboundedError):
