@@ -8,7 +8,11 @@ It speaks three wire protocols on one port, chosen by path:
 
 Each request takes the next behaviour from a script (``ok``, ``error``, ``stall``, ``drop``,
 ``malformed``, ``empty``); when the script runs out, ``default`` answers. Every request received
-is recorded, so tests can assert exact request counts and inspect the bodies the SDKs sent.
+is recorded with the behaviour it got, so tests can assert exact request counts, inspect the
+bodies the SDKs sent and sum the usage the server really returned.
+
+``route(needle, ...)`` scripts the requests whose body contains ``needle`` separately from the
+rest, so concurrent calls (an ``llm_batch``) get their faults by content, not by arrival order.
 
     with FaultServer([error(429, retry_after=0.2), ok("hi")]) as server:
         backend = ...(base_url=server.openai_url)
@@ -156,6 +160,12 @@ class Received:
     headers: dict[str, str]
     body: Any
     at: float  # time.monotonic() when the request was fully read
+    behaviour: Behaviour | None = None  # what the server did with it
+
+    @property
+    def protocol(self) -> str | None:
+        """``openai``, ``anthropic`` or ``gemini``, from the path."""
+        return _protocol(self.path)
 
 
 @dataclass
@@ -163,13 +173,22 @@ class _State:
     script: list[Behaviour]
     default: Behaviour
     received: list[Received] = field(default_factory=list)
+    routes: list[tuple[str, list[Behaviour]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
 
-    def next(self, rec: Received) -> Behaviour:
+    def next(self, rec: Received, raw: str = "") -> Behaviour:
         with self.lock:
             self.received.append(rec)
-            return self.script.pop(0) if self.script else self.default
+            behaviour = None
+            for needle, script in self.routes:
+                if script and needle in raw:
+                    behaviour = script.pop(0)
+                    break
+            if behaviour is None:
+                behaviour = self.script.pop(0) if self.script else self.default
+            rec.behaviour = behaviour
+            return behaviour
 
 
 class _Server(ThreadingHTTPServer):
@@ -198,7 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
         state = self.server.state
-        behaviour = state.next(rec)
+        behaviour = state.next(rec, raw.decode("utf-8", "replace"))
         self._act(proto, behaviour, body if isinstance(body, dict) else {})
 
     def _act(self, proto: str, b: Behaviour, body: dict[str, Any]) -> None:
@@ -402,6 +421,19 @@ class FaultServer:
         with self._state.lock:
             self._state.script.extend(behaviours)
 
+    def route(self, needle: str, *behaviours: Behaviour) -> None:
+        """Requests whose raw body contains ``needle`` take these behaviours first (in order).
+
+        The needle is matched against the JSON text the client sent, so keep it to plain
+        characters that JSON does not escape. Routes are tried in the order they were added.
+        """
+        with self._state.lock:
+            for existing, script in self._state.routes:
+                if existing == needle:
+                    script.extend(behaviours)
+                    return
+            self._state.routes.append((needle, list(behaviours)))
+
     @property
     def received(self) -> list[Received]:
         with self._state.lock:
@@ -415,8 +447,9 @@ class FaultServer:
 
     @property
     def remaining(self) -> int:
+        """Behaviours not yet used, in the main script and every route."""
         with self._state.lock:
-            return len(self._state.script)
+            return len(self._state.script) + sum(len(s) for _, s in self._state.routes)
 
     # -- addresses ------------------------------------------------------------------------------------
     @property

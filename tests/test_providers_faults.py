@@ -143,12 +143,14 @@ async def test_malformed_json_every_time(provider: str, server: FaultServer) -> 
     assert "base_url" in str(info.value)
 
 
-async def test_empty_then_success_counts_only_the_success(provider: str, server: FaultServer) -> None:
+async def test_empty_then_success_counts_the_billed_empty_tokens(provider: str, server: FaultServer) -> None:
     server.script(empty(input_tokens=50, output_tokens=9), ok("text", input_tokens=21, output_tokens=8))
     c = await make(provider, server).complete(Q)
     assert c.text == "text"
     assert server.count == 2
-    assert (c.usage.calls, c.usage.input_tokens, c.usage.output_tokens) == (1, 21, 8)
+    # One call, but the provider billed the empty attempt's tokens too: they are counted, not lost.
+    assert (c.usage.calls, c.usage.input_tokens, c.usage.output_tokens) == (1, 71, 17)
+    assert c.extra["billed_failed_attempts"]["input_tokens"] == 50
 
 
 async def test_empty_twice_is_an_error(provider: str, server: FaultServer) -> None:
@@ -157,6 +159,7 @@ async def test_empty_twice_is_an_error(provider: str, server: FaultServer) -> No
         await make(provider, server).complete(Q)
     assert info.value.kind == "empty"
     assert server.count == 2  # retried once, not up to max_attempts
+    assert info.value.billed is not None and info.value.billed.calls == 0
     assert "max_tokens" in str(info.value)
 
 

@@ -128,7 +128,7 @@ class Ledger:
             self.cost_usd += usage.cost_usd
         acc = self.by_model.setdefault(model, Usage(cost_usd=0.0))
         one = Usage(
-            calls=1,
+            calls=usage.calls,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cached_input_tokens=usage.cached_input_tokens,

@@ -55,6 +55,7 @@ class ModelCaller:
         merged = {**self.options, **opts}
         max_tokens = int(merged.get("max_tokens") or getattr(lm, "default_max_tokens", 1024) or 1024)
         merged["max_tokens"] = max_tokens
+        await _ensure_loaded(lm)
         tokens_upper, cost_upper = self._bounds(lm, messages, max_tokens)
         reservation = self.ledger.reserve(tokens_upper, cost_upper)
         req = self.tracer.emit(
@@ -75,7 +76,12 @@ class ModelCaller:
             finally:
                 self.in_flight -= 1
         except BaseException as exc:
-            self.ledger.settle(reservation, lm.name, None)
+            # A failed call may still have been billed (empty completions): count those tokens, not a call.
+            billed = getattr(exc, "billed", None) if isinstance(exc, ModelError) else None
+            if billed is not None:
+                billed = Usage(0, billed.input_tokens, billed.output_tokens, billed.cached_input_tokens, billed.cost_usd)
+            self.ledger.settle(reservation, lm.name, billed)
+            failure: dict[str, Any] = {"usage": billed.to_dict()} if billed is not None else {}
             self.tracer.emit(
                 "lm_response",
                 id=req.id,
@@ -83,6 +89,7 @@ class ModelCaller:
                 model=lm.name,
                 error=f"{type(exc).__name__}: {exc}",
                 duration=time.perf_counter() - started,
+                **failure,
             )
             raise
         usage = completion.usage
@@ -98,6 +105,7 @@ class ModelCaller:
             text=completion.text,
             usage=usage.to_dict(),
             cached=completion.cached,
+            attempts=completion.extra.get("attempts"),
             finish_reason=completion.finish_reason,
             duration=time.perf_counter() - started,
         )
@@ -117,3 +125,14 @@ class ModelCaller:
             except BudgetExceeded:
                 raise
             raise ModelError("model call timed out", kind="timeout") from None
+
+
+async def _ensure_loaded(lm: LM) -> None:
+    """Load a lazily loaded backend (the embedded model) off the event loop before the first call.
+
+    ``_bounds`` counts tokens synchronously with the backend's tokenizer, which for an unloaded
+    local model would load the weights on the event loop thread and stall every other task.
+    """
+    aload = getattr(lm, "aload", None)
+    if callable(aload) and getattr(lm, "loaded", True) is False:
+        await aload()

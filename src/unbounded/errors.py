@@ -50,6 +50,8 @@ class ModelError(UnboundedError):
         self.attempts = attempts
         self.status = status
         self.request_id = request_id
+        #: Usage the provider billed for failed attempts (e.g. empty completions), or None.
+        self.billed: object | None = None
 
 
 class BudgetExceeded(UnboundedError):

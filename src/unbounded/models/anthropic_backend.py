@@ -167,8 +167,6 @@ class AnthropicLM(LMBase):
             raise AttemptError("malformed", f"not a Messages API response: {str(response)[:200]!r}", True)
         text = "".join(getattr(b, "text", "") or "" for b in content if getattr(b, "type", None) == "text")
         stop_reason = getattr(response, "stop_reason", None)
-        if not text.strip():
-            raise AttemptError("empty", f"the completion has no text (stop_reason={stop_reason!r})", True)
         fresh = int(getattr(raw_usage, "input_tokens", 0) or 0)
         read = int(getattr(raw_usage, "cache_read_input_tokens", 0) or 0)
         written = int(getattr(raw_usage, "cache_creation_input_tokens", 0) or 0)
@@ -179,6 +177,8 @@ class AnthropicLM(LMBase):
             cached_input_tokens=read,
         )
         usage.cost_usd = self._cost_with_writes(usage, written, getattr(raw_usage, "cache_creation", None))
+        if not text.strip():
+            raise AttemptError("empty", f"the completion has no text (stop_reason={stop_reason!r})", True, billed=usage)
         extra: dict[str, Any] = {"cache_creation_input_tokens": written, "cache_read_input_tokens": read}
         rid = getattr(response, "_request_id", None)
         if rid:

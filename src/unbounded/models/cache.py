@@ -218,10 +218,38 @@ class CachedLM(LMBase):
             log.warning("response cache %s: could not store an answer: %s", self.store.path, exc)
 
     async def aclose(self) -> None:
+        """Release the inner model's per-loop clients; the store stays open for the next run."""
         closer = getattr(self.inner, "aclose", None)
         if closer is not None:
             await closer()
+
+    def close(self) -> None:
+        """Close the SQLite store (the wrapper is not usable afterwards)."""
         self.store.close()
+
+    # -- local-model extras, passed through so the engine still sees them ------------------------
+    @property
+    def loaded(self) -> bool:
+        return bool(getattr(self.inner, "loaded", True))
+
+    async def aload(self) -> float:
+        fn = getattr(self.inner, "aload", None)
+        return float(await fn()) if fn is not None else 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        # with_slot / fork_for_subcalls return wrapped twins sharing this cache.
+        if name in ("with_slot", "fork_for_subcalls"):
+            inner_fn = getattr(self.inner, name)
+
+            def wrapped(*args: Any, **kwargs: Any) -> CachedLM:
+                twin = object.__new__(CachedLM)
+                twin.__dict__.update(self.__dict__)
+                twin.inner = inner_fn(*args, **kwargs)
+                twin._in_flight = {}
+                return twin
+
+            return wrapped
+        raise AttributeError(name)
 
 
 def _hit(row: tuple[str, str, str | None, dict[str, Any]]) -> Completion:

@@ -158,8 +158,6 @@ class GeminiLM(LMBase):
         text = "".join(p.text for p in parts if getattr(p, "text", None) and not getattr(p, "thought", False))
         finish = getattr(candidate, "finish_reason", None)
         finish_name = getattr(finish, "name", None) or (str(finish) if finish is not None else None)
-        if not text.strip():
-            raise AttemptError("empty", f"the completion has no text (finish_reason={finish_name!r})", True)
         thoughts = int(getattr(meta, "thoughts_token_count", 0) or 0)
         usage = Usage(
             calls=1,
@@ -168,6 +166,10 @@ class GeminiLM(LMBase):
             cached_input_tokens=int(getattr(meta, "cached_content_token_count", 0) or 0),
         )
         usage.cost_usd = self.cost(usage)
+        if not text.strip():
+            raise AttemptError(
+                "empty", f"the completion has no text (finish_reason={finish_name!r})", True, billed=usage
+            )
         extra: dict[str, Any] = {}
         if thoughts:
             extra["reasoning_tokens"] = thoughts

@@ -129,8 +129,6 @@ class LiteLLMLM(LMBase):
         choice = choices[0]
         text = getattr(getattr(choice, "message", None), "content", None) or ""
         finish = getattr(choice, "finish_reason", None)
-        if not text.strip():
-            raise AttemptError("empty", f"the completion has no text (finish_reason={finish!r})", True)
         raw = getattr(response, "usage", None)
         details = getattr(raw, "prompt_tokens_details", None)
         cached = getattr(details, "cached_tokens", None) or getattr(raw, "cache_read_input_tokens", 0)
@@ -141,6 +139,8 @@ class LiteLLMLM(LMBase):
             cached_input_tokens=int(cached or 0),
         )
         usage.cost_usd = self.cost(usage) if raw is not None else None
+        if not text.strip():
+            raise AttemptError("empty", f"the completion has no text (finish_reason={finish!r})", True, billed=usage)
         return Completion(
             text=text,
             usage=usage,

@@ -447,6 +447,13 @@ class LocalLM(LMBase):
         if rt is not None:
             rt.close()
 
+    def clear_cache(self) -> None:
+        """Forget this slot's KV cache (the model stays loaded): the next call evaluates its whole
+        prompt. For measuring cold turns; normal use never needs it."""
+        rt = self._runtime()
+        if rt.llama is not None:
+            rt.executor.submit(rt.llama.reset).result()
+
     # -- tokens
 
     def tokenize(self, messages: Sequence[Message] | str) -> list[int]:

@@ -202,7 +202,7 @@ class OpenAIChatLM(LMBase):
         finish = getattr(choice, "finish_reason", None)
         usage, details = self._usage(getattr(response, "usage", None))
         if not text.strip():
-            raise AttemptError("empty", _empty_message(finish, details), True)
+            raise AttemptError("empty", _empty_message(finish, details), True, billed=usage)
         if client_stops:
             text = _cut_at_stop(text, client_stops)
         extra: dict[str, Any] = {k: v for k, v in details.items() if v}

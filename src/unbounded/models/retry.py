@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from ..errors import ConfigError, MissingAPIKeyError, ModelError
+from .base import Usage
 
 log = logging.getLogger("unbounded.models")
 
@@ -145,6 +146,8 @@ class AttemptError(Exception):
     request_id: str | None = None
     hint: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    #: Tokens the provider billed for this failed attempt (an empty completion still costs its tokens).
+    billed: Usage | None = None
 
     def __post_init__(self) -> None:
         Exception.__init__(self, self.message)
@@ -294,10 +297,13 @@ async def call_with_retries(
     """
     attempts = 0
     empties = 0
+    billed = Usage(calls=0, cost_usd=0.0)
     while True:
         attempts += 1
         try:
-            return await attempt(), attempts
+            result = await attempt()
+            _add_billed(result, billed)
+            return result, attempts
         except asyncio.CancelledError:
             raise
         except AttemptError as exc:
@@ -308,6 +314,16 @@ async def call_with_retries(
                 raise
             err = classified
             err.__cause__ = exc
+        if err.billed is not None:
+            billed.add(
+                Usage(
+                    0,
+                    err.billed.input_tokens,
+                    err.billed.output_tokens,
+                    err.billed.cached_input_tokens,
+                    err.billed.cost_usd,
+                )
+            )
         if err.kind == "empty":
             empties += 1
             can_retry = empties <= policy.empty_retries and attempts < policy.max_attempts
@@ -318,9 +334,9 @@ async def call_with_retries(
             retry_number = attempts - empties if err.kind != "empty" else 0
             delay = _delay_for(err, policy, retry_number, rng)
             if delay is None:  # the server asked for longer than we are willing to wait
-                raise _final_error(err, attempts, label, advice, waited_too_long=True) from err
+                raise _final_error(err, attempts, label, advice, waited_too_long=True, billed=billed) from err
         if not can_retry:
-            raise _final_error(err, attempts, label, advice) from err
+            raise _final_error(err, attempts, label, advice, billed=billed) from err
         log.info(
             "%s: attempt %d failed (%s%s); retrying in %.2fs",
             label,
@@ -372,6 +388,7 @@ def _final_error(
     advice: Mapping[str, str] | None,
     *,
     waited_too_long: bool = False,
+    billed: Usage | None = None,
 ) -> ModelError:
     tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
     status = f" (HTTP {err.status})" if err.status else ""
@@ -385,11 +402,28 @@ def _final_error(
         )
     rid = f" [request id {err.request_id}]" if err.request_id else ""
     message = f"{label}: {err.kind}{status} {tries}: {err.message}{rid}. {what}".strip()
-    exc = ModelError(message, kind=err.kind, retryable=err.retryable or waited_too_long)
-    exc.status = err.status  # type: ignore[attr-defined]
-    exc.attempts = attempts  # type: ignore[attr-defined]
-    exc.request_id = err.request_id  # type: ignore[attr-defined]
+    exc = ModelError(
+        message,
+        kind=err.kind,
+        retryable=err.retryable or waited_too_long,
+        attempts=attempts,
+        status=err.status,
+        request_id=err.request_id,
+    )
+    if billed is not None and billed.total_tokens:
+        exc.billed = billed
     return exc
+
+
+def _add_billed(result: Any, billed: Usage) -> None:
+    """Fold the tokens of billed failed attempts into a successful completion's usage."""
+    usage = getattr(result, "usage", None)
+    if not billed.total_tokens or not isinstance(usage, Usage):
+        return
+    usage.add(billed)
+    extra = getattr(result, "extra", None)
+    if isinstance(extra, dict):
+        extra["billed_failed_attempts"] = billed.to_dict()
 
 
 # -- transport-level exceptions shared by the SDKs ------------------------------------------------
