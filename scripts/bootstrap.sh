@@ -14,6 +14,19 @@ if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
     exit 1
 fi
 
+# The REPL sandbox (see docs/security.md) uses bubblewrap. Install it where we can (root with apt, as in
+# CI on a fresh Debian machine); elsewhere the REPL falls back to util-linux unshare, with a warning.
+if ! command -v bwrap >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "unbounded: installing bubblewrap for the REPL sandbox" >&2
+        (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1 \
+            || (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1)) \
+            || echo "unbounded: could not install bubblewrap; the REPL sandbox will fall back to unshare" >&2
+    else
+        echo "unbounded: bubblewrap (bwrap) is not installed; the REPL sandbox will fall back to unshare" >&2
+    fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi

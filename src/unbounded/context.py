@@ -3,12 +3,19 @@
 Accepted: str; list/tuple of str (documents); dict (e.g. {path: text}); a ``pathlib.Path`` to a file or
 a folder (a folder becomes {relative path: text}; binary and undecodable files are skipped and listed);
 ``-``-style stdin text is passed as str by the CLI; any other iterable of documents becomes a list.
+
+Bad input gets a ``ContextError`` that says what to do, or is skipped and listed in the metadata:
+binary or non-UTF-8 files, unreadable files and folders, FIFOs, sockets and devices (never opened: a
+FIFO would block), dangling symlinks and symlink loops; nesting deeper than ``MAX_NESTING`` (or a
+reference cycle) is refused before it can exhaust the stack.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import reprlib
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +26,8 @@ from .errors import ContextError, EmptyContextError
 PREVIEW_CHARS = 600
 MAX_ITEM_SIZES = 20
 BINARY_SNIFF_BYTES = 8192
+#: Deepest nesting of lists/dicts accepted (JSON and the REPL worker recurse on it).
+MAX_NESTING = 500
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv", ".mypy_cache", ".tox"}
 
 
@@ -141,10 +150,18 @@ def _read_text_file(path: Path) -> str:
 
 
 def _load_path(path: Path, skipped: list[SkippedFile]) -> Any:
-    if not path.exists():
-        raise ContextError(f"no such file or folder: {path}")
-    if path.is_dir():
+    try:
+        st = path.stat()
+    except OSError as exc:
+        if path.is_symlink():
+            raise ContextError(f"cannot read {path}: a dangling symlink or a symlink loop ({exc.strerror})") from exc
+        if isinstance(exc, FileNotFoundError):
+            raise ContextError(f"no such file or folder: {path}") from exc
+        raise ContextError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
         return _load_folder(path, skipped)
+    if not stat.S_ISREG(st.st_mode):
+        raise ContextError(f"cannot read {path}: {_kind(st.st_mode)}, not a regular file")
     suffix = path.suffix.lower()
     try:
         text = _read_text_file(path)
@@ -167,11 +184,31 @@ def _parse_jsonl(text: str, path: Path) -> list[Any]:
     return docs
 
 
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
 def _load_folder(root: Path, skipped: list[SkippedFile]) -> dict[str, str]:
     files: dict[str, str] = {}
     seen_dirs: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=None):
-        st = os.stat(dirpath)
+
+    def on_error(exc: OSError) -> None:
+        rel = os.path.relpath(exc.filename, root) if exc.filename else "?"
+        skipped.append(SkippedFile(rel, f"unreadable folder: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=on_error):
+        try:
+            st = os.stat(dirpath)
+        except OSError as exc:
+            skipped.append(SkippedFile(os.path.relpath(dirpath, root), f"unreadable folder: {exc.strerror}"))
+            dirnames[:] = []
+            continue
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs:  # symlink loop
             skipped.append(SkippedFile(os.path.relpath(dirpath, root), "symlink loop"))
@@ -183,6 +220,14 @@ def _load_folder(root: Path, skipped: list[SkippedFile]) -> dict[str, str]:
             full = Path(dirpath) / name
             rel = full.relative_to(root).as_posix()
             try:
+                fst = os.stat(full)
+            except OSError as exc:  # a dangling symlink, a symlink loop, a permission error
+                skipped.append(SkippedFile(rel, f"unreadable: {exc.strerror or exc}"))
+                continue
+            if not stat.S_ISREG(fst.st_mode):  # a FIFO would block the read forever
+                skipped.append(SkippedFile(rel, _kind(fst.st_mode)))
+                continue
+            try:
                 files[rel] = _read_text_file(full)
             except ContextError as exc:
                 skipped.append(SkippedFile(rel, str(exc)))
@@ -190,13 +235,48 @@ def _load_folder(root: Path, skipped: list[SkippedFile]) -> dict[str, str]:
 
 
 def _size(v: Any) -> int:
+    """Characters of text in ``v``, walked without recursion; refuses nesting past ``MAX_NESTING``."""
+    total = 0
+    stack: list[tuple[Any, int]] = [(v, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, Mapping | list | tuple):
+            if depth >= MAX_NESTING:
+                raise ContextError(
+                    f"context nests deeper than {MAX_NESTING} levels (or holds a reference cycle); "
+                    "flatten it, or pass it as text"
+                )
+            values = item.values() if isinstance(item, Mapping) else item
+            stack.extend((x, depth + 1) for x in values)
+        else:
+            total += len(_safe_str(item))
+    return total
+
+
+def _safe_str(v: Any) -> str:
+    try:
+        return str(v)
+    except Exception:  # a hostile or broken __str__
+        return object.__repr__(v)
+
+
+_PREVIEW_REPR = reprlib.Repr()
+_PREVIEW_REPR.maxlevel = 4
+_PREVIEW_REPR.maxstring = PREVIEW_CHARS
+_PREVIEW_REPR.maxother = PREVIEW_CHARS
+_PREVIEW_REPR.maxlist = _PREVIEW_REPR.maxdict = _PREVIEW_REPR.maxtuple = 20
+
+
+def _preview(v: Any) -> str:
+    """Text as is; anything else as a bounded repr (never the str() of a whole 100 MB structure)."""
     if isinstance(v, str):
-        return len(v)
-    if isinstance(v, Mapping):
-        return sum(_size(x) for x in v.values())
-    if isinstance(v, list | tuple):
-        return sum(_size(x) for x in v)
-    return len(str(v))
+        return v[:PREVIEW_CHARS]
+    try:
+        return _PREVIEW_REPR.repr(v)[:PREVIEW_CHARS]
+    except Exception:
+        return object.__repr__(v)[:PREVIEW_CHARS]
 
 
 def describe_context(value: Any, *, skipped: list[SkippedFile] | None = None, source: str | None = None) -> ContextInfo:
@@ -215,9 +295,9 @@ def describe_context(value: Any, *, skipped: list[SkippedFile] | None = None, so
             total += s
             if i < MAX_ITEM_SIZES:
                 sizes.append(s)
-                keys.append(str(k))
+                keys.append(_safe_str(k))
         first = next(iter(value.items()), None)
-        preview = "" if first is None else f"{first[0]!s}: {str(first[1])[:PREVIEW_CHARS]}"
+        preview = "" if first is None else f"{_safe_str(first[0])[:200]}: {_preview(first[1])}"
     elif isinstance(value, list | tuple):
         type_name = "list"
         n = len(value)
@@ -227,9 +307,12 @@ def describe_context(value: Any, *, skipped: list[SkippedFile] | None = None, so
             total += s
             if i < MAX_ITEM_SIZES:
                 sizes.append(s)
-        preview = str(value[0])[:PREVIEW_CHARS] if value else ""
+        preview = _preview(value[0]) if value else ""
     else:
         type_name = type(value).__name__
-        text = repr(value)
+        try:
+            text = repr(value)
+        except Exception:  # a hostile or broken __repr__
+            text = object.__repr__(value)
         total, n, preview = len(text), 1, text[:PREVIEW_CHARS]
     return ContextInfo(type_name, total, n, sizes, keys, preview, list(skipped or []), source)

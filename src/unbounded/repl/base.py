@@ -21,6 +21,12 @@ class Limits:
     ``memory_bytes`` is headroom beyond what the loaded context occupies. ``cell_timeout`` is wall
     seconds per cell (interrupt first, keeping the namespace; a cell that ignores the interrupt for
     ``kill_grace`` more seconds is killed and the REPL restarted, losing its variables).
+
+    The ``process`` REPL only: ``sandbox`` picks the confinement (``"auto"``: bubblewrap where it works,
+    else util-linux ``unshare``, else none, with a warning; or name one of ``"bwrap"``, ``"unshare"``,
+    ``"none"``, see ``unbounded.repl.sandbox``); ``allow_network`` opts model code into the network;
+    ``max_processes`` caps processes and threads; ``max_file_bytes`` caps the size of any file the
+    worker writes; ``max_frame_bytes`` caps one message from the worker.
     """
 
     cell_timeout: float | None = 120.0
@@ -30,6 +36,9 @@ class Limits:
     max_output_chars: int = 1_000_000
     max_processes: int | None = 256
     max_frame_bytes: int = 256 * 1024 * 1024
+    max_file_bytes: int | None = 1024**3
+    allow_network: bool = False
+    sandbox: str = "auto"
 
 
 class REPL(Protocol):

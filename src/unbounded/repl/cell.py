@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ast
+import collections
 import io
 import linecache
 import time
@@ -65,14 +66,25 @@ class CellResult:
 
 
 class CappedWriter(io.TextIOBase):
-    """A text sink that keeps the first and last ``limit/2`` characters and counts the rest."""
+    """A text sink that keeps the first and last ``limit/2`` characters and counts the rest.
+
+    The tail is a queue of chunks trimmed from the left, so each write costs O(len(s)) however much
+    was written before (a flood of small prints must not cost a copy of the whole tail each).
+    """
 
     def __init__(self, limit: int = 1_000_000):
         self.limit = max(limit, 2)
         self.head: list[str] = []
         self.head_len = 0
-        self.tail = ""
+        self._tail: collections.deque[str] = collections.deque()
+        self._tail_len = 0
         self.total = 0
+
+    @property
+    def tail(self) -> str:
+        half = self.limit // 2
+        text = "".join(self._tail)
+        return text[-half:] if len(text) > half else text
 
     def writable(self) -> bool:
         return True
@@ -83,13 +95,24 @@ class CappedWriter(io.TextIOBase):
         n = len(s)
         self.total += n
         half = self.limit // 2
+        used = 0
         if self.head_len < half:
             take = s[: half - self.head_len]
             self.head.append(take)
             self.head_len += len(take)
-            s = s[len(take) :]
-        if s:
-            self.tail = (self.tail + s)[-half:]
+            used = len(take)
+        if used < n:
+            # Slice only what the tail keeps: never copy the rest of a huge string.
+            if n - used >= half:
+                self._tail.clear()
+                self._tail_len = 0
+                piece = s[n - half :]
+            else:
+                piece = s[used:] if used else s
+            self._tail.append(piece)
+            self._tail_len += len(piece)
+            while self._tail_len - len(self._tail[0]) >= half:
+                self._tail_len -= len(self._tail.popleft())
         return n
 
     def flush(self) -> None:
@@ -97,10 +120,11 @@ class CappedWriter(io.TextIOBase):
 
     def getvalue(self) -> str:
         head = "".join(self.head)
-        kept = len(head) + len(self.tail)
+        tail = self.tail
+        kept = len(head) + len(tail)
         if self.total > kept:
-            return f"{head}\n... [{self.total - kept:,} characters of output dropped] ...\n{self.tail}"
-        return head + self.tail
+            return f"{head}\n... [{self.total - kept:,} characters of output dropped] ...\n{tail}"
+        return head + tail
 
 
 class _Shield(ast.NodeTransformer):

@@ -1,9 +1,17 @@
-"""The default REPL: a separate worker process per RLM.
+"""The default REPL: a separate, sandboxed worker process per RLM.
 
-The context is written once to a file in the worker's private temp dir and loaded there (text via
-mmap), so a 400 MB context crosses no pipe. Sub-calls from model code arrive as frames and are
-served concurrently on the host's event loop. A cell that ignores its time limit is killed with its
-whole process group and the worker restarted; the model is told its variables were lost.
+The context is written once to a file in a private temp dir and loaded there (text via mmap), so a
+400 MB context crosses no pipe. Sub-calls from model code arrive as frames and are served
+concurrently on the host's event loop. The host treats the worker as untrusted: every frame is
+size-limited and checked (``protocol.check_*``); one that breaks the protocol ends that worker, never
+the host. A cell that ignores its time limit is killed with everything the worker started and the
+worker restarted; the model is told its variables were lost.
+
+Layout of the temp dir (``sandbox.py`` decides what the worker sees of the rest of the machine)::
+
+    unbounded-repl-XXXX/   host-owned
+      ctx/                 the context file, read-only to the worker
+      work/                the worker's cwd, HOME and TMPDIR: the one place it may write
 """
 
 from __future__ import annotations
@@ -18,20 +26,37 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ContextError, REPLError, WorkerProtocolError
+from ..errors import ContextError, REPLError
+from . import sandbox
 from .base import Limits, SubCallHandler, VariableError
 from .cell import CellResult
 from .namespace import ToolSpec
-from .protocol import FrameError, encode_frame, read_frame_async
+from .protocol import (
+    CALL_KINDS,
+    EXIT_DROP_UNUSABLE,
+    FrameError,
+    check_call,
+    check_id,
+    check_ready,
+    check_result,
+    encode_frame,
+    read_frame_async,
+)
 
 _SAFE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
 _PKG_PARENT = str(Path(__file__).resolve().parents[2])
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from unbounded.repl.worker import main; main()"
 _WRITE_CHUNK = 1024 * 1024
+#: Sub-calls one worker may have in flight; more are answered with an error at once.
+MAX_PENDING_CALLS = 1024
+#: Seconds to wait for a ``get``/``set`` answer (they run between cells, so they are quick).
+CONTROL_TIMEOUT = 30.0
+_STDERR_TAIL = 4096
 
 
 def write_context_file(context: Any, folder: Path) -> tuple[Path, str]:
@@ -50,7 +75,7 @@ def write_context_file(context: Any, folder: Path) -> tuple[Path, str]:
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(context, fh, ensure_ascii=False)
         return path, "json"
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         path.unlink(missing_ok=True)
     path = folder / "context.pickle"
     try:
@@ -88,6 +113,8 @@ def scrubbed_env(workdir: Path) -> dict[str, str]:
     env.update(
         HOME=str(workdir),
         TMPDIR=str(workdir),
+        USER="sandbox",
+        LOGNAME="sandbox",
         PYTHONDONTWRITEBYTECODE="1",
         PYTHONHASHSEED="0",
         MALLOC_ARENA_MAX="2",
@@ -97,179 +124,360 @@ def scrubbed_env(workdir: Path) -> dict[str, str]:
     return env
 
 
+class _StartFailed(Exception):
+    """The worker died before it was ready: ``code`` is its exit status, ``detail`` its stderr tail."""
+
+    def __init__(self, code: int | None, detail: str):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
 class ProcessREPL:
     kind = "process"
 
     def __init__(self, limits: Limits | None = None, *, python: str | None = None):
         self.limits = limits or Limits()
         self.python = python or sys.executable
+        self.root: Path | None = None
         self.workdir: Path | None = None
         self.proc: asyncio.subprocess.Process | None = None
         self.pid: int | None = None
+        #: What the current worker runs under (mode, uid, what is confined), set by ``start``.
+        self.plan: sandbox.Plan | None = None
+        #: Sandbox warnings for the trace (the engine emits them); each is printed once on stderr too.
+        self.warnings: list[str] = []
+        self.worker_uid: int | None = None
+        self.nproc_limited = False
+        self.restarts = 0
+        self.load_seconds = 0.0
+        self._inner_pid: int | None = None
         self._reader_task: asyncio.Task[None] | None = None
-        self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._stderr_task: asyncio.Task[None] | None = None
+        self._stderr_tail = bytearray()
+        self._waiters: dict[int, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
+        self._abandoned: set[int] = set()
+        self._ready_waiter: asyncio.Future[dict[str, Any]] | None = None
+        self._ready = False
         self._ids = itertools.count(1)
-        self._calls: set[asyncio.Task[None]] = set()
+        self._calls: dict[int, asyncio.Task[None]] = {}
         self._handler: SubCallHandler | None = None
+        self._kinds: tuple[str, ...] = CALL_KINDS
+        self._tool_names: frozenset[str] = frozenset()
         self._cell_id: str | None = None
         self._init_frame: dict[str, Any] | None = None
         self._write_lock = asyncio.Lock()
         self._dead_reason: str | None = None
-        self.restarts = 0
-        self.load_seconds = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(
         self, context: Any, handler: SubCallHandler, tools: Sequence[ToolSpec] = (), *, sub_calls: bool = True
     ) -> None:
         self._handler = handler
-        self.workdir = Path(tempfile.mkdtemp(prefix="unbounded-repl-"))
-        ctx_dir = self.workdir / ".ctx"
-        ctx_dir.mkdir()
-        path, fmt = await asyncio.to_thread(write_context_file, context, ctx_dir)
-        self._init_frame = {
-            "op": "init",
-            "context_path": str(path),
-            "context_format": fmt,
-            "tools": [t.to_dict() for t in tools],
-            "sub_calls": sub_calls,
-            "limits": {
-                "cell_timeout": self.limits.cell_timeout,
-                "cpu_seconds": self.limits.cpu_seconds,
-                "memory_bytes": self.limits.memory_bytes,
-                "max_output_chars": self.limits.max_output_chars,
-                "max_processes": self.limits.max_processes,
-            },
-        }
-        await self._spawn()
+        self._tool_names = frozenset(t.name for t in tools)
+        self._kinds = CALL_KINDS if sub_calls else ("tool",)
+        self.root = Path(tempfile.mkdtemp(prefix="unbounded-repl-"))
+        os.chmod(self.root, 0o711)  # a worker with its own uid may pass through, not list
+        ctx_dir = self.root / "ctx"
+        ctx_dir.mkdir(mode=0o755)
+        self.workdir = self.root / "work"
+        self.workdir.mkdir(mode=0o700)
+        try:
+            path, fmt = await asyncio.to_thread(write_context_file, context, ctx_dir)
+            os.chmod(path, 0o644)
+            self._init_frame = {
+                "op": "init",
+                "context_path": str(path),
+                "context_format": fmt,
+                "tools": [t.to_dict() for t in tools],
+                "sub_calls": sub_calls,
+                "limits": {
+                    "cell_timeout": self.limits.cell_timeout,
+                    "cpu_seconds": self.limits.cpu_seconds,
+                    "memory_bytes": self.limits.memory_bytes,
+                    "max_output_chars": self.limits.max_output_chars,
+                    "max_processes": self.limits.max_processes,
+                    "max_file_bytes": self.limits.max_file_bytes,
+                },
+            }
+            await self._spawn()
+        except BaseException:
+            await self.close()
+            raise
 
     async def _spawn(self) -> None:
+        """Start a worker in the strongest sandbox that works, falling back (loudly) where the OS refuses."""
+        assert self.root is not None and self.workdir is not None
+        modes = sandbox.candidates(self.limits.sandbox)
+        if not modes:
+            raise REPLError("no sandbox mode can start a REPL worker here")
+        explicit = self.limits.sandbox != "auto"
+        errors: list[str] = []
+        for mode in modes:
+            while True:
+                try:
+                    plan = sandbox.plan(
+                        mode,
+                        python=self.python,
+                        pkg_parent=_PKG_PARENT,
+                        ctx_dir=self.root / "ctx",
+                        work_dir=self.workdir,
+                        allow_network=self.limits.allow_network,
+                    )
+                except LookupError as exc:
+                    reason = str(exc)
+                    break
+                try:
+                    await self._spawn_with(plan)
+                except _StartFailed as exc:
+                    if exc.code == EXIT_DROP_UNUSABLE and plan.drop_uid is not None:
+                        sandbox.mark_no_drop(mode, self.python)
+                        continue  # the same mode again, keeping root inside the namespaces
+                    reason = f"the worker did not start (exit {exc.code}): {exc.detail or 'no message'}"
+                    # Fall back only when the sandbox tool itself refused (no namespaces here, say); a
+                    # worker that died for another reason must not downgrade every later REPL.
+                    refused = any(line.startswith(("bwrap:", "unshare:")) for line in exc.detail.splitlines())
+                    if mode == "none" or explicit or not refused:
+                        raise REPLError(f"the REPL worker could not start: {reason}") from None
+                    break
+                self._after_start(plan)
+                return
+            if explicit:
+                raise REPLError(f"sandbox {mode!r} is not available: {reason}")
+            sandbox.mark_broken(mode, reason)
+            errors.append(f"{mode}: {reason}")
+        raise REPLError("the REPL worker could not start: " + "; ".join(errors))
+
+    def _after_start(self, plan: sandbox.Plan) -> None:
+        self.plan = plan
+        notes = list(plan.warnings)
+        for mode in ("bwrap", "unshare"):
+            why = sandbox.broken_reason(mode)
+            if why and self.limits.sandbox == "auto" and mode != plan.mode and _stronger(mode, plan.mode):
+                notes.append(f"sandbox {mode!r} is unavailable here ({why}); the REPL runs under {plan.mode!r}")
+        if self.limits.max_processes and not self.nproc_limited:
+            notes.append(
+                f"the process limit ({self.limits.max_processes}) is not enforced: the REPL worker runs as root "
+                f"(sandbox {plan.mode!r}; the kernel exempts root from RLIMIT_NPROC), so a fork bomb is not contained"
+            )
+        if not plan.private_fs:
+            who = "root" if self.worker_uid == 0 else "an unprivileged uid"
+            notes.append(
+                f"the REPL worker sees the host's file system (sandbox {plan.mode!r}); only Unix permissions "
+                f"guard it (it runs as {who})"
+            )
+        for note in notes:
+            sandbox.warn_once(note)
+        self.warnings = notes
+
+    async def _spawn_with(self, plan: sandbox.Plan) -> None:
         assert self.workdir is not None and self._init_frame is not None
-        self._dead_reason = None
+        self._reset_channel()
+        argv = [*plan.prefix, self.python, "-I", "-c", _BOOT, _PKG_PARENT, *plan.worker_args()]
+        if plan.drop_uid is not None:
+            os.chown(self.workdir, plan.drop_uid, plan.drop_uid)
+        elif sandbox.is_root():
+            os.chown(self.workdir, 0, 0)
         self.proc = await asyncio.create_subprocess_exec(
-            self.python,
-            "-I",
-            "-c",
-            _BOOT,
-            _PKG_PARENT,
+            *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
             cwd=str(self.workdir),
             env=scrubbed_env(self.workdir),
             start_new_session=True,
             limit=1 << 20,
         )
         self.pid = self.proc.pid
+        self.plan = plan
+        self._stderr_task = asyncio.create_task(self._drain_stderr(self.proc), name=f"repl-stderr-{self.pid}")
+        self._ready_waiter = asyncio.get_running_loop().create_future()
         self._reader_task = asyncio.create_task(self._read_loop(), name=f"repl-reader-{self.pid}")
-        reply = await self._request(self._init_frame, expect_id=False)
+        try:
+            await self._send(self._init_frame)
+            reply = await self._ready_waiter
+        except (REPLError, ConnectionError, BrokenPipeError, RuntimeError) as exc:
+            with contextlib.suppress(BaseException):  # let its last words arrive
+                await asyncio.wait_for(asyncio.shield(self._stderr_task), 1.0)
+            rc = self.proc.returncode
+            await self._kill()
+            raise _StartFailed(rc, self._stderr_text() or str(exc)) from None
         if reply["op"] == "init_error":
             await self._kill()
             raise REPLError(f"the REPL worker could not load the context: {reply.get('error')}")
+        self._ready = True
         self.load_seconds = float(reply.get("load_seconds", 0.0))
+        self.worker_uid = int(reply.get("uid", -1))
+        # The kernel exempts kuid 0 from RLIMIT_NPROC; a non-root host's worker is never kuid 0.
+        self.nproc_limited = bool(reply.get("nproc_set")) and (self.worker_uid != 0 or not sandbox.is_root())
+        if plan.private_pids:
+            self._inner_pid = sandbox.only_child(self.proc.pid)
+
+    def _reset_channel(self) -> None:
+        self._dead_reason = None
+        self._ready = False
+        self._inner_pid = None
+        self._stderr_tail = bytearray()
+        self._abandoned.clear()
 
     async def close(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(Exception):
-                await self._send({"op": "close"})
-            try:
-                await asyncio.wait_for(self.proc.wait(), 1.0)
-            except TimeoutError:
-                pass
         await self._kill()
-        if self.workdir is not None:
-            await asyncio.to_thread(shutil.rmtree, self.workdir, True)
+        if self.root is not None:
+            await asyncio.to_thread(shutil.rmtree, self.root, True)
+            self.root = None
             self.workdir = None
 
     async def _kill(self) -> None:
-        """Kill the worker and every process in its group, then reap it."""
+        """Stop the worker and every process it started, then reap it."""
         proc = self.proc
         if proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            with contextlib.suppress(Exception):
-                await proc.wait()
-        for t in list(self._calls):
+            await self._stop_tree(proc)
+        for t in list(self._calls.values()):
             t.cancel()
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reader_task
-            self._reader_task = None
+        self._calls.clear()
+        for task in (self._reader_task, self._stderr_task):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        self._reader_task = self._stderr_task = None
         self._fail_waiters(self._dead_reason or "worker stopped")
 
+    async def _stop_tree(self, proc: asyncio.subprocess.Process) -> None:
+        """Kill the worker's whole tree. With a pid namespace, killing its init takes every process in it
+        down, and the outer process exits only after that; without one, the worker's uid (unique to it)
+        or its descendants (it is their subreaper) name the processes to kill."""
+        plan = self.plan
+        if proc.returncode is None and plan is not None and plan.private_pids:
+            inner = self._inner_pid
+            if inner is not None and sandbox.ppid(inner) == proc.pid:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(inner, signal.SIGKILL)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(proc.wait()), 3.0)
+        elif proc.returncode is None and plan is not None and not plan.private_pids:
+            await asyncio.to_thread(sandbox.kill_tree, proc.pid, self.worker_uid if plan.drop_uid is not None else None)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(Exception):
+            await proc.wait()
+        if plan is not None and not plan.private_pids and plan.drop_uid is not None:
+            await asyncio.to_thread(sandbox.kill_tree, None, self.worker_uid)
+
     def _fail_waiters(self, reason: str) -> None:
-        for fut in self._waiters.values():
+        waiters = [fut for _, fut in self._waiters.values()]
+        if self._ready_waiter is not None:
+            waiters.append(self._ready_waiter)
+        for fut in waiters:
             if not fut.done():
                 fut.set_exception(REPLError(reason))
         self._waiters.clear()
 
     # -- frames ----------------------------------------------------------------------------
     async def _send(self, frame: dict[str, Any]) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
+        if self.proc is None or self.proc.stdin is None:
+            raise REPLError("REPL worker is not running")
         data = encode_frame(frame)
         async with self._write_lock:
             self.proc.stdin.write(data)
             await self.proc.stdin.drain()
 
-    async def _request(self, frame: dict[str, Any], *, expect_id: bool = True) -> dict[str, Any]:
-        rid = next(self._ids) if expect_id else 0
-        if expect_id:
-            frame = {**frame, "id": rid}
+    async def _request(self, frame: dict[str, Any], expect: str) -> dict[str, Any]:
+        if self._dead_reason is not None:
+            raise REPLError(self._dead_reason)
+        rid = next(self._ids)
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiters[rid] = fut
+        self._waiters[rid] = (expect, fut)
         try:
-            await self._send(frame)
+            await self._send({**frame, "id": rid})
+            return await fut
         except (ConnectionError, BrokenPipeError, RuntimeError) as exc:
-            self._waiters.pop(rid, None)
             raise REPLError(f"REPL worker is gone: {exc}") from exc
-        return await fut
+        except asyncio.CancelledError:
+            if self._waiters.pop(rid, None) is not None:
+                self._abandoned.add(rid)  # its answer may still come; it is not a protocol breach
+            raise
+        finally:
+            self._waiters.pop(rid, None)
 
     async def _read_loop(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        reader = self.proc.stdout
+        proc = self.proc
+        assert proc is not None and proc.stdout is not None
         try:
             while True:
-                frame = await read_frame_async(reader, self.limits.max_frame_bytes)
+                frame = await read_frame_async(proc.stdout, self.limits.max_frame_bytes)
                 if frame is None:
                     break
-                op = frame["op"]
-                if op == "call":
-                    task = asyncio.create_task(self._serve_call(frame))
-                    self._calls.add(task)
-                    task.add_done_callback(self._calls.discard)
-                elif op in ("result", "value"):
-                    fut = self._waiters.pop(frame.get("id"), None)
-                    if fut is not None and not fut.done():
-                        fut.set_result(frame)
-                elif op in ("ready", "init_error"):
-                    fut = self._waiters.pop(0, None)
-                    if fut is not None and not fut.done():
-                        fut.set_result(frame)
-                else:
-                    raise FrameError(f"unexpected op {op!r} from worker")
+                self._dispatch(frame)
         except FrameError as exc:
-            self._dead_reason = f"REPL worker broke the protocol ({exc}); it was stopped"
+            self._dead_reason = f"the REPL worker broke the protocol ({exc}); it was stopped"
+            self._fail_waiters(self._dead_reason)
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
         except (ConnectionError, OSError) as exc:
             self._dead_reason = f"lost the REPL worker's pipe: {exc}"
-        rc = await self.proc.wait()
+        # End of the protocol stream: a worker that can no longer talk is of no use; give it a moment to
+        # exit (for an honest exit status), then make sure.
+        try:
+            rc = await asyncio.wait_for(asyncio.shield(proc.wait()), 1.0)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            rc = await proc.wait()
         if self._dead_reason is None:
-            self._dead_reason = f"REPL worker exited ({_describe_exit(rc)})"
+            self._dead_reason = f"the REPL worker exited ({self._describe_exit(rc)})"
         self._fail_waiters(self._dead_reason)
 
-    async def _serve_call(self, frame: dict[str, Any]) -> None:
+    def _dispatch(self, frame: dict[str, Any]) -> None:
+        op = frame["op"]
+        if not self._ready:
+            if op in ("ready", "init_error") and self._ready_waiter is not None and not self._ready_waiter.done():
+                self._ready_waiter.set_result(check_ready(frame))
+                return
+            raise FrameError(f"{op!r} frame before the worker was ready")
+        if op == "call":
+            cid, kind, payload = check_call(frame, self._kinds, self._tool_names)
+            if cid in self._calls:
+                raise FrameError(f"call id {cid} is already in flight")
+            task = asyncio.create_task(self._serve_call(cid, kind, payload, len(self._calls) >= MAX_PENDING_CALLS))
+            self._calls[cid] = task
+            task.add_done_callback(lambda _t, cid=cid: self._calls.pop(cid, None))
+        elif op in ("result", "value"):
+            rid = check_id(frame.get("id"))
+            entry = self._waiters.get(rid)
+            if entry is None:
+                if rid in self._abandoned:
+                    self._abandoned.discard(rid)
+                    return
+                raise FrameError(f"{op!r} for request id {rid}, which the host did not make or already has")
+            expect, fut = entry
+            if op != expect:
+                raise FrameError(f"{op!r} frame answering a request that expects {expect!r}")
+            if op == "result":
+                check_result(frame)
+            del self._waiters[rid]  # only once the answer is known good: a bad one fails the waiter
+            if not fut.done():
+                fut.set_result(frame)
+        else:
+            raise FrameError(f"unexpected op {str(op)[:40]!r} from the worker")
+
+    async def _serve_call(self, cid: int, kind: str, payload: dict[str, Any], refuse: bool) -> None:
         assert self._handler is not None
-        cid = frame.get("id")
         try:
-            payload = frame.get("payload")
-            if not isinstance(payload, dict) or not isinstance(frame.get("kind"), str):
-                raise WorkerProtocolError("malformed call frame")
-            value = await self._handler(frame["kind"], payload, self._cell_id)
+            if refuse:
+                raise REPLError(f"too many sub-calls in flight (limit {MAX_PENDING_CALLS}); use llm_batch")
+            value = await self._handler(kind, payload, self._cell_id)
             reply: dict[str, Any] = {"op": "reply", "id": cid, "value": value}
+            try:
+                encode_frame(reply)
+            except (TypeError, ValueError) as exc:
+                reply = {"op": "reply", "id": cid, "error": f"{kind} returned a value that is not plain data: {exc}"}
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -277,37 +485,81 @@ class ProcessREPL:
         with contextlib.suppress(Exception):
             await self._send(reply)
 
+    async def _drain_stderr(self, proc: asyncio.subprocess.Process) -> None:
+        """Read the worker's stderr (and fd 1) to its end, keeping a short tail for crash reports."""
+        assert proc.stderr is not None
+        with contextlib.suppress(Exception):
+            while chunk := await proc.stderr.read(65536):
+                self._stderr_tail += chunk
+                if len(self._stderr_tail) > 2 * _STDERR_TAIL:
+                    del self._stderr_tail[:-_STDERR_TAIL]
+
+    def _stderr_text(self, limit: int = 600) -> str:
+        text = bytes(self._stderr_tail[-_STDERR_TAIL:]).decode("utf-8", "replace").strip()
+        return text[-limit:]
+
+    def _describe_exit(self, rc: int | None) -> str:
+        plan = self.plan
+        if rc is not None and rc > 128 and plan is not None and plan.mode == "bwrap":
+            rc = 128 - rc  # bwrap reports a signal death as 128 + signal number
+        text = _describe_exit(rc)
+        tail = self._stderr_text(300)
+        if tail and (rc is None or rc != 0):
+            last = " | ".join(line for line in tail.splitlines()[-3:] if line.strip())
+            text += f"; its last words: {last}"
+        return text
+
     # -- the REPL protocol -----------------------------------------------------------------
     async def run(self, code: str, *, cell_id: str | None = None) -> CellResult:
-        if self.proc is None or self.proc.returncode is not None:
-            await self._restart()
+        lost: str | None = None
+        if self.proc is None or self.proc.returncode is not None or self._dead_reason is not None:
+            # The worker died between cells (a thread left running, a breach after the last answer).
+            lost = self._dead_reason or "the REPL worker had stopped"
+            try:
+                await self._restart()
+            except (REPLError, ContextError) as exc:
+                return CellResult(error=f"{lost}; a new REPL could not be started: {exc}", state_lost=True)
         self._cell_id = cell_id
         hard = None
         if self.limits.cell_timeout is not None:
             hard = self.limits.cell_timeout + self.limits.kill_grace
+        started = time.perf_counter()
         try:
-            reply = await asyncio.wait_for(self._request({"op": "exec", "code": code}), hard)
-            return CellResult.from_dict(reply)
+            reply = await asyncio.wait_for(self._request({"op": "exec", "code": code}, "result"), hard)
+            result = CellResult.from_dict(reply)
+            if lost is not None:
+                result.notes.insert(
+                    0,
+                    f"{lost}; it was restarted before this cell and ALL variables were lost (the context is loaded again)",
+                )
+                result.state_lost = True
+            return result
         except TimeoutError:
             self._dead_reason = "cell ignored its time limit"
-            await self._restart()
+            note = await self._restart_note()
             return CellResult(
                 error=(
-                    f"cell did not stop within {hard:g}s of wall time and was killed; the REPL was restarted "
-                    "and ALL variables were lost (the context is loaded again)"
+                    f"cell did not stop within {hard:g}s of wall time and was killed with every process it "
+                    f"started; {note}"
                 ),
                 timed_out=True,
                 state_lost=True,
+                duration=time.perf_counter() - started,
             )
         except REPLError as exc:
             reason = str(exc)
-            await self._restart()
-            return CellResult(
-                error=f"{reason}; the REPL was restarted and ALL variables were lost (the context is loaded again)",
-                state_lost=True,
-            )
+            note = await self._restart_note()
+            return CellResult(error=f"{reason}; {note}", state_lost=True, duration=time.perf_counter() - started)
         finally:
             self._cell_id = None
+
+    async def _restart_note(self) -> str:
+        lost = "ALL variables were lost (the context is loaded again)"
+        try:
+            await self._restart()
+        except (REPLError, ContextError) as exc:
+            return f"a new REPL could not be started ({exc}); ALL variables were lost"
+        return f"the REPL was restarted and {lost}"
 
     async def _restart(self) -> None:
         await self._kill()
@@ -315,13 +567,29 @@ class ProcessREPL:
         await self._spawn()
 
     async def get_var(self, name: str) -> Any:
-        reply = await self._request({"op": "get", "name": name})
+        try:
+            reply = await asyncio.wait_for(self._request({"op": "get", "name": name}, "value"), CONTROL_TIMEOUT)
+        except (REPLError, TimeoutError) as exc:
+            if isinstance(exc, TimeoutError):
+                self._dead_reason = "the REPL worker did not answer"
+            await self._restart_note()
+            raise VariableError(f"cannot read {name!r}: the REPL worker failed ({exc or 'timeout'})") from None
         if "error" in reply:
-            raise VariableError(reply["error"])
+            raise VariableError(str(reply["error"]))
         return reply.get("value", reply.get("repr"))
 
     async def set_var(self, name: str, value: Any) -> None:
-        await self._request({"op": "set", "name": name, "value": value})
+        try:
+            await asyncio.wait_for(self._request({"op": "set", "name": name, "value": value}, "value"), CONTROL_TIMEOUT)
+        except TimeoutError:
+            self._dead_reason = "the REPL worker did not answer"
+            await self._kill()
+            raise REPLError("the REPL worker did not answer a set request; it was stopped") from None
+
+
+def _stronger(a: str, b: str) -> bool:
+    order = ("none", "unshare", "bwrap")
+    return order.index(a) > order.index(b)
 
 
 def _describe_exit(rc: int | None) -> str:

@@ -3,6 +3,15 @@
 A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON (an object with
 an ``op`` field). The reader enforces a maximum size so a hostile worker cannot make the host
 allocate without bound.
+
+The host treats the worker as untrusted (model code runs there and can write to the protocol
+descriptors itself), so every frame from it is checked here against what the worker may say:
+``ready``/``init_error`` once, ``result``/``value`` for a request the host made, ``call`` for a
+sub-call the REPL offers with arguments of the right types. Anything else is a ``FrameError``, and
+the host stops that worker.
+
+    worker -> host:  ready | init_error | call | result | value
+    host -> worker:  init | exec | get | set | close | reply
 """
 
 from __future__ import annotations
@@ -17,6 +26,12 @@ if TYPE_CHECKING:
 
 HEADER = struct.Struct(">I")
 DEFAULT_MAX_FRAME = 256 * 1024 * 1024
+#: Exit status of a worker whose privilege drop left it unable to read its own Python or package.
+EXIT_DROP_UNUSABLE = 86
+#: The sub-call kinds a worker may ask for (tools only by a name the host offered).
+CALL_KINDS = ("llm_query", "llm_batch", "rlm_query", "rlm_batch", "tool")
+SUB_CALL_KINDS = ("llm_query", "llm_batch", "rlm_query", "rlm_batch")
+_MAX_ID = 2**53
 
 
 class FrameError(Exception):
@@ -102,3 +117,94 @@ async def read_frame_async(reader: asyncio.StreamReader, max_size: int = DEFAULT
     except EOFError as exc:
         raise FrameError("connection closed inside a frame") from exc
     return decode_body(body)
+
+
+# -- what a worker may say (checked on the host) ----------------------------------------------
+
+
+def check_id(value: Any) -> int:
+    """A request id: a positive int (JSON number without fraction; never a bool)."""
+    if type(value) is not int or not 0 < value < _MAX_ID:
+        raise FrameError(f"bad frame id {value!r}")
+    return value
+
+
+def _opt_str(payload: dict[str, Any], key: str) -> None:
+    if payload.get(key) is not None and not isinstance(payload[key], str):
+        raise FrameError(f"call field {key!r} must be a string or null")
+
+
+def _str_field(payload: dict[str, Any], key: str) -> None:
+    if not isinstance(payload.get(key), str):
+        raise FrameError(f"call field {key!r} must be a string")
+
+
+def check_call(frame: dict[str, Any], kinds: Any, tools: Any) -> tuple[int, str, dict[str, Any]]:
+    """Validate a ``call`` frame: its id, a kind the REPL offers and the types of its arguments.
+
+    Extra payload keys are allowed (the namespace may grow); the ones the engine reads are typed.
+    """
+    cid = check_id(frame.get("id"))
+    kind = frame.get("kind")
+    if not isinstance(kind, str) or kind not in kinds:
+        raise FrameError(f"call of a kind the REPL does not offer: {str(kind)[:80]!r}")
+    payload = frame.get("payload")
+    if not isinstance(payload, dict):
+        raise FrameError("call payload is not an object")
+    if kind == "llm_query":
+        _str_field(payload, "prompt")
+        _opt_str(payload, "model")
+    elif kind == "llm_batch":
+        prompts = payload.get("prompts")
+        if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
+            raise FrameError("llm_batch prompts must be a list of strings")
+        _opt_str(payload, "model")
+    elif kind == "rlm_query":
+        _str_field(payload, "question")
+    elif kind == "rlm_batch":
+        pairs = payload.get("pairs")
+        if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in pairs
+        ):
+            raise FrameError("rlm_batch pairs must be a list of [question, context]")
+    else:
+        name = payload.get("name")
+        if not isinstance(name, str) or name not in tools:
+            raise FrameError(f"call of a tool the REPL does not offer: {str(name)[:80]!r}")
+        if not isinstance(payload.get("args", []), list) or not isinstance(payload.get("kwargs", {}), dict):
+            raise FrameError("tool args must be a list and kwargs an object")
+    return cid, kind, payload
+
+
+_RESULT_TYPES: dict[str, tuple[type, ...]] = {
+    "stdout": (str,),
+    "stdout_total": (int,),
+    "error": (str, type(None)),
+    "final": (str, type(None)),
+    "duration": (int, float),
+    "timed_out": (bool,),
+    "state_lost": (bool,),
+    "notes": (list,),
+}
+
+
+def check_result(frame: dict[str, Any]) -> dict[str, Any]:
+    """Validate the fields of a cell ``result`` frame (all optional, each of its type)."""
+    for key, types in _RESULT_TYPES.items():
+        if key in frame and not isinstance(frame[key], types):
+            raise FrameError(f"result field {key!r} has the wrong type ({type(frame[key]).__name__})")
+    if isinstance(frame.get("stdout_total"), bool) or frame.get("stdout_total", 0) < 0:
+        raise FrameError("result field 'stdout_total' must be a non-negative int")
+    if not all(isinstance(n, str) for n in frame.get("notes", [])):
+        raise FrameError("result notes must be strings")
+    return frame
+
+
+def check_ready(frame: dict[str, Any]) -> dict[str, Any]:
+    if frame["op"] == "init_error":
+        if not isinstance(frame.get("error", ""), str):
+            raise FrameError("init_error without a string error")
+        return frame
+    if not isinstance(frame.get("load_seconds", 0.0), int | float) or not isinstance(frame.get("uid", 0), int):
+        raise FrameError("malformed ready frame")
+    return frame

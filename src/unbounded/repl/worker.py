@@ -1,13 +1,21 @@
 """The REPL worker process: one per RLM, a persistent namespace, sub-calls sent back to the host.
 
-Started by ``ProcessREPL`` as ``python -I -c ...``. The protocol runs on the pipes that arrived as
-stdin/stdout; they are moved to private descriptors at once and fds 0/1/2 are pointed at
-/dev/null and a log file, so model code that writes to fd 1 or closes stdout cannot corrupt the
-protocol. Imports nothing from the engine.
+Started by ``ProcessREPL`` as ``python -I -c ...`` (inside the sandbox of ``sandbox.py``). The protocol
+runs on the pipes that arrived as stdin/stdout; they are moved to private descriptors at once, fd 0 is
+pointed at /dev/null and fds 1/2 at the stderr pipe the host drains (it keeps only a short tail for
+crash reports), so model code that writes to fd 1 or closes stdout cannot corrupt the protocol.
+
+Before any model code runs the worker confines itself: a host running as root hands it ``--uid N`` and
+it drops to that unprivileged uid (so ``RLIMIT_NPROC`` binds and root-only files are out of reach), sets
+no-new-privileges, no core dumps, a file size cap and an OOM score that makes it the kernel's first
+choice. A forked copy of the worker (model code calling ``os.fork``) may never speak the protocol.
+Imports nothing from the engine.
 """
 
 from __future__ import annotations
 
+import ctypes
+import faulthandler
 import itertools
 import json
 import math
@@ -23,11 +31,17 @@ from typing import Any
 
 from .cell import CappedWriter, CellInterrupted, CellResult, run_cell
 from .namespace import SubCallError, ToolSpec, build_namespace
-from .protocol import FrameError, read_frame_fd, write_frame_fd
+from .protocol import EXIT_DROP_UNUSABLE, FrameError, read_frame_fd, write_frame_fd
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_NO_NEW_PRIVS = 38
 
 
 class Worker:
     def __init__(self, proto_in: int, proto_out: int):
+        self.pid = os.getpid()
         self.proto_in = proto_in
         self.proto_out = proto_out
         self.write_lock = threading.Lock()
@@ -45,6 +59,9 @@ class Worker:
 
     # -- plumbing --------------------------------------------------------------------------
     def send(self, obj: dict[str, Any]) -> None:
+        if os.getpid() != self.pid:
+            # A copy made by os.fork in model code: it must not answer for the worker.
+            raise SubCallError("sub-calls are not available in a forked process; use threads or llm_batch")
         with self.write_lock:
             write_frame_fd(self.proto_out, obj)
 
@@ -132,12 +149,29 @@ class Worker:
         if headroom:
             set_memory_limit(int(headroom))
         nproc = limits.get("max_processes")
+        nproc_set = False
         if nproc:
             try:
                 resource.setrlimit(resource.RLIMIT_NPROC, (int(nproc), int(nproc)))
+                nproc_set = True
             except (ValueError, OSError):
                 pass
-        self.send({"op": "ready", "pid": os.getpid(), "load_seconds": time.perf_counter() - started})
+        fsize = limits.get("max_file_bytes")
+        if fsize:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails with EFBIG instead
+            try:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (int(fsize), int(fsize)))
+            except (ValueError, OSError):
+                pass
+        self.send(
+            {
+                "op": "ready",
+                "pid": os.getpid(),
+                "uid": os.getuid(),
+                "nproc_set": nproc_set,
+                "load_seconds": time.perf_counter() - started,
+            }
+        )
 
     def exec(self, frame: dict[str, Any]) -> None:
         out = CappedWriter(self.max_output_chars)
@@ -151,6 +185,8 @@ class Worker:
         except CellInterrupted as exc:  # landed outside the cell's own try
             result = CellResult(error=str(exc), timed_out=True)
         finally:
+            if os.getpid() != self.pid:
+                os._exit(0)  # a process forked by the cell ran off its end: it has nothing to report
             self.in_cell = False
             self._disarm()
             sys.stdout, sys.stderr = saved
@@ -283,17 +319,57 @@ def set_memory_limit(headroom: int) -> None:
         pass
 
 
+def _prctl(option: int, arg: int) -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def confine(uid: int | None, subreaper: bool, pkg_parent: str) -> None:
+    """Lower the worker's privileges before it loads the context or runs model code.
+
+    Exits with ``EXIT_DROP_UNUSABLE`` if, after dropping to ``uid``, the interpreter's own library or
+    the package can no longer be read: the host then starts it again without the drop.
+    """
+    try:
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write("1000")  # under memory pressure the kernel kills model code, not the host
+    except OSError:
+        pass
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if uid is not None:
+        # Listed while still privileged: after the drop an unreadable dir would just look absent.
+        needed = [p for p in sys.path if p and os.path.isdir(p)] + [pkg_parent, os.getcwd()]
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        _prctl(_PR_SET_DUMPABLE, 1)  # keep /proc/self readable to the worker after the uid change
+        for p in needed:
+            if not os.access(p, os.R_OK | os.X_OK):
+                os.write(2, f"worker: {p} is not readable after dropping to uid {uid}\n".encode())
+                os._exit(EXIT_DROP_UNUSABLE)
+    if subreaper:
+        # No pid namespace: orphans of model code re-parent to the worker, where the host finds them,
+        # and the worker dies with the host. (Set after the uid change, which clears the death signal.)
+        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+
+
 def main() -> None:
+    args = sys.argv[2:]
+    uid = int(args[args.index("--uid") + 1]) if "--uid" in args else None
     proto_in = os.dup(0)
     proto_out = os.dup(1)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
-    log = os.open("worker.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
+    os.dup2(2, 1)  # stray writes to fd 1 land in the stderr pipe, never in the protocol
     os.close(devnull)
-    os.close(log)
     sys.stdin = open(os.devnull)  # noqa: SIM115
+    confine(uid, "--subreaper" in args, sys.argv[1] if len(sys.argv) > 1 else "")
+    faulthandler.enable(file=sys.__stderr__ or sys.stderr)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     Worker(proto_in, proto_out).serve()
     sys.stdout.flush()
