@@ -137,7 +137,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             max_cost_usd=args.max_cost,
             max_seconds=args.timeout,
         )
-        limits = Limits(cell_timeout=args.cell_timeout)
+        limits = Limits(cell_timeout=args.cell_timeout, allow_network=args.allow_network, sandbox=args.sandbox)
         progress = Progress(not args.quiet)
         rlm = RLM(
             model=args.model,
@@ -269,6 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--timeout", type=float, default=None, help="wall-clock limit for the run, seconds")
     ask.add_argument("--cell-timeout", type=float, default=120.0, help="wall-clock limit per code cell, seconds")
     ask.add_argument("--repl", choices=["process", "inprocess"], default="process")
+    ask.add_argument(
+        "--sandbox",
+        choices=["auto", "bwrap", "unshare", "none"],
+        default="auto",
+        help="confinement of the process REPL (default: bubblewrap where it works; see docs/security.md)",
+    )
+    ask.add_argument("--allow-network", action="store_true", help="let model-written code use the network")
     ask.add_argument("--trace", default=None, help="append the run's events to this JSONL file")
     ask.add_argument("--cache", action="store_true", help="cache model responses on disk")
     ask.add_argument("--json", action="store_true", help="print the whole result as JSON")

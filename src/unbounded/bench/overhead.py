@@ -34,18 +34,24 @@ def _vm(pid: int | str, field: str) -> int:
     return 0
 
 
-def _children(pid: int) -> list[int]:
-    kids = []
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (the sandbox puts the worker under one or two bwrap processes)."""
+    parent_of: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+                    parent_of[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
             except (OSError, ValueError, IndexError):
                 continue
-            if ppid == pid:
-                kids.append(int(entry))
-    return kids
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        current = frontier.pop()
+        kids = [p for p, pp in parent_of.items() if pp == current]
+        found.extend(kids)
+        frontier.extend(kids)
+    return found
 
 
 def _code(src: str) -> str:
@@ -131,7 +137,7 @@ def bench_context_one(size_mb: int) -> dict[str, Any]:
     def reply(messages: Any) -> str:
         if "first_call" not in box:
             box["first_call"] = time.perf_counter()
-            kids = _children(me)
+            kids = _descendants(me)
             box["worker_hwm"] = sum(_vm(k, "VmHWM") for k in kids)
             box["host_hwm"] = _vm(me, "VmHWM")
             return _code("print(len(context))")
