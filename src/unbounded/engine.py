@@ -26,6 +26,7 @@ from .prompts import (
     COMPACT_STOP,
     FORCE_FINAL,
     NO_CODE_REMINDER,
+    REPEATED_CODE_NOTE,
     PromptConfig,
     close_code_fence,
     compact_context_description,
@@ -312,6 +313,8 @@ class RLM:
             except (REPLError, ContextError) as exc:
                 status, error = "error:repl", str(exc)
                 return status, None, error
+            for warning in getattr(repl, "warnings", ()):  # e.g. a sandbox the OS refused
+                tracer.emit("warning", parent=node.id, source="repl", message=warning)
             messages = self._initial_messages(node, description, context_type)
             node.extra["head"] = len(messages)  # never trimmed from the history
             status, answer, error = await self._loop(run, node, repl, messages)
@@ -342,6 +345,7 @@ class RLM:
     ) -> tuple[str, str | None, str | None]:
         compact = self.prompt_style == "compact"
         max_it = self.budget.max_iterations
+        previous_code: list[str] = []
         for iteration in range(1, max_it + 1):
             node.iterations = iteration
             run.ledger.check_time()
@@ -393,6 +397,9 @@ class RLM:
                 answer = await self._resolve_text_final(repl, parsed.final.value, parsed.final.is_var)
                 if answer is not None:
                     return "final", answer, None
+            if compact and parsed.code_blocks == previous_code:  # greedy small models loop on one cell
+                outputs.append(REPEATED_CODE_NOTE)
+            previous_code = parsed.code_blocks
             messages.append(Message("user", output_message(outputs, iteration, max_it, compact)))
         return await self._forced_final(run, node, repl, messages)
 
@@ -610,9 +617,23 @@ def _summarise_payload(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _fit_history(messages: list[Message], window: int | None, reserve: int, aggressive: bool = False) -> list[Message]:
+#: History is trimmed in steps of this many turns, so the kept prefix stays the same for several turns
+#: and a backend's prompt cache (the embedded model's KV cache, providers' prefix caches) keeps working.
+_TRIM_STEP = 4
+
+
+def _fit_history(
+    messages: list[Message],
+    window: int | None,
+    reserve: int,
+    aggressive: bool = False,
+    head: int | None = None,
+) -> list[Message]:
     """Drop the oldest turns (never the system prompt, the few-shot example or the question) to fit the window.
 
+    ``head`` is how many leading messages are never dropped (the engine knows it; without it the head
+    ends at the question). Turns go in steps of ``_TRIM_STEP``: dropping only what the next turn needs
+    would change the kept prefix every turn and re-evaluate the whole history each time.
     Token counts are estimated at 3 characters per token, which errs on the safe side for code and prose.
     """
     if not window:
@@ -624,24 +645,26 @@ def _fit_history(messages: list[Message], window: int | None, reserve: int, aggr
 
     if size(messages) <= budget_chars:
         return messages
-    # The head ends at the first user message that follows the last few-shot pair: find the question.
-    head_end = 1
-    for i, m in enumerate(messages):
-        if m.role == "user" and (m.content.startswith("Context:") or m.content.startswith("The context")):
-            head_end = i + 1
-            break
-    head, tail = messages[:head_end], messages[head_end:]
-    dropped = 0
-    while len(tail) > 2 and size(head) + size(tail) > budget_chars:
-        tail = tail[2:]
-        dropped += 2
-    if dropped:
-        note = Message("user", f"[{dropped // 2} earlier turn(s) omitted to fit the model's window]")
+    head_end = head
+    if head_end is None:  # the head ends at the question
+        head_end = 1
+        for i, m in enumerate(messages):
+            if m.role == "user" and (m.content.startswith("Context:") or m.content.startswith("The context")):
+                head_end = i + 1
+                break
+    head_msgs, tail = messages[:head_end], messages[head_end:]
+    pairs = 0
+    while len(tail) - 2 * pairs > 2 and size(head_msgs) + size(tail[2 * pairs :]) > budget_chars:
+        pairs += 1
+    if pairs:
+        pairs = min(-(-pairs // _TRIM_STEP) * _TRIM_STEP, (len(tail) - 1) // 2)
+        tail = tail[2 * pairs :]
+        note = Message("user", f"[{pairs} earlier turn(s) omitted to fit the model's window]")
         if tail and tail[0].role == "user":
             tail = [Message("user", note.content + "\n\n" + tail[0].content), *tail[1:]]
         else:
             tail = [note, *tail]
-    return head + tail
+    return head_msgs + tail
 
 
 def _run_sync(coro: Any) -> Any:

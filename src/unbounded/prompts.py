@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .context import ContextInfo
 from .repl.namespace import ToolSpec
 
 SUB_CALL_DOCS = """\
@@ -49,36 +50,100 @@ The answer should be exactly what the question asks for, in the requested format
 
 You have {max_iterations} turns. Be efficient: do as much as you can in each turn."""
 
+# --------------------------------------------------------------------------- compact style
+#
+# Tuned on qwen2.5-coder-1.5b/0.5b (see benchmarks/local_model.py). What mattered:
+# - saying plainly that the names exist: without it small models write their own `FINAL`/`llm_query`;
+# - one worked first turn (a keyword grep that prints a window around each hit), which they copy;
+# - printing a window from `context` around the hit instead of the matching line: a generated or
+#   minified text can be one 1M-character line, and its first 300 characters miss the needle;
+# - a short prompt: on two CPU cores the first (cold) turn costs ~10-20 ms per prompt token.
+
 COMPACT_SYSTEM = """\
-You answer a question about a huge text by writing Python. The text is already loaded in the variable \
-`context` ({context_type}). Do not print all of it: it is too long.
-These functions ALREADY EXIST. Never define them yourself, just call them:
-- grep(pattern, text=context) -> list of matches; each has .line and .text (the matching line)
+You answer a question about a long text by writing Python code. The text is in the variable `context` \
+({context_type}). It is far too long to print: search it.
+These names ALREADY EXIST. Never define or import them, just call them:
+{grep_doc}
 - chunks(text, size) -> list of pieces of the text
 {compact_sub}- FINAL(answer): give the final answer and stop
-{tool_docs}
-Reply with ONE ```python block and nothing else. You will see its output, then you can write more code.
-When the output shows the answer, call FINAL(answer) with the exact answer."""
+{tool_docs}Reply with ONE ```python block and nothing else. You will see what it prints, then you can write more code.
+To find something, grep for the most unusual name or term in the question, spelled exactly as there, not for \
+common words or the whole question. \
+When the output shows the answer, call FINAL(answer) with the exact answer; if it does not, search again \
+with other words."""
 
-COMPACT_SUB = "- llm_query(prompt) -> str: ask a helper model about a piece of text you put in the prompt\n"
+COMPACT_GREP_STR = (
+    "- grep(pattern, text=context) -> list of regex matches; each has .offset (where it is in the text), "
+    ".match and .text (its line)"
+)
+COMPACT_GREP_ITEMS = (
+    "- grep(pattern, text=context) -> list of regex matches; each has .key (which item), .match and .text (its line)"
+)
 
-COMPACT_EXAMPLE_USER = """\
-Context: str, 52,310 characters.
-Question: What is the secret code for the vault?"""
+COMPACT_SUB = (
+    "- llm_query(prompt) -> str: ask a helper model to read a short text (at most a few thousand characters). "
+    'It sees only the prompt, so put the text in it: llm_query("What does this say about X? " + text)\n'
+)
 
-COMPACT_EXAMPLE_ASSISTANT = """\
+#: Stop generating once a code block is closed: the reply is one block, and a small model that goes on
+#: writes made-up output. The opening fence (```python) never matches "\n```\n"; the engine puts the
+#: closing fence back (``close_code_fence``).
+COMPACT_STOP = ("\n```\n",)
+#: Output cap for a root turn: one code block of a small model fits easily; a runaway reply costs
+#: ~70 ms per token on a laptop CPU.
+COMPACT_MAX_TOKENS = 384
+
+# The worked example: search for the most unusual term of the question and, in case it is spelled
+# differently in the text (or the model misspells it: "woven-falcon" became "weaved-falcon"), for its
+# parts, stopping at the first that is found; then read the answer off the output.
+COMPACT_EXAMPLE_QUESTION = "What is the secret code for the Rhodes-Ward vault?"
+COMPACT_EXAMPLE_TERMS = '["Rhodes-Ward", "Ward", "Rhodes"]'
+
+COMPACT_EXAMPLE_USER_STR = f"""\
+Context: str, 52,310 characters, starts with 'Minutes of the harbour board, 3 May. Present: the chair, the clerk'
+Question: {COMPACT_EXAMPLE_QUESTION}"""
+
+COMPACT_EXAMPLE_SEARCH_STR = """\
 ```python
-hits = grep(r"secret code|vault", context)
-print(len(hits))
-for h in hits[:10]:
-    print(h.line, h.text[:300])
+for term in {terms}:
+    hits = grep(term, context, ignore_case=True)
+    print(term, len(hits))
+    if hits:
+        break
+for h in hits[:5]:
+    print(context[max(0, h.offset - 100):h.offset + 200])
 ```"""
 
-COMPACT_EXAMPLE_OUTPUT = """\
+COMPACT_EXAMPLE_OUTPUT_STR = """\
 Output:
-2
-1204 The secret code for the vault is 7731.
-5310 Guests may not enter the vault after dark."""
+Rhodes-Ward 0
+Ward 2
+the gate is to be repainted before the summer. The secret code for the Rhodes Ward vault is 7731. The \
+clerk will change it in June. Members should not share it.
+ and Captain Ward thanked the clerk for the new lamps on the quay. The chair closed the meeting at nine."""
+
+COMPACT_EXAMPLE_USER_ITEMS = f"""\
+Context: dict of 214 items, 52,310 characters in all, first keys 'minutes/2019-05.txt', 'minutes/2019-06.txt'
+Question: {COMPACT_EXAMPLE_QUESTION}"""
+
+COMPACT_EXAMPLE_SEARCH_ITEMS = """\
+```python
+for term in {terms}:
+    hits = grep(term, context, ignore_case=True)
+    print(term, len(hits))
+    if hits:
+        break
+for h in hits[:5]:
+    i = h.text.find(h.match)
+    print(h.key, h.text[max(0, i - 100):i + 200])
+```"""
+
+COMPACT_EXAMPLE_OUTPUT_ITEMS = """\
+Output:
+Rhodes-Ward 0
+Ward 2
+minutes/2019-05.txt The secret code for the Rhodes Ward vault is 7731. The clerk will change it in June.
+minutes/2019-06.txt Captain Ward thanked the clerk for the new lamps on the quay."""
 
 COMPACT_EXAMPLE_FINAL = """\
 ```python
@@ -102,7 +167,8 @@ def _tool_docs(tools: Sequence[ToolSpec], compact: bool) -> str:
     lines = ["Host tools you can call:" if not compact else ""]
     for t in tools:
         doc = t.doc.strip().splitlines()[0] if t.doc.strip() else ""
-        lines.append(f"- `{t.name}{t.signature}`" + (f": {doc}" if doc else ""))
+        call = f"{t.name}{t.signature}" if compact else f"`{t.name}{t.signature}`"
+        lines.append(f"- {call}" + (f": {doc}" if doc else ""))
     return "\n".join(line for line in lines if line) + "\n"
 
 
@@ -110,6 +176,7 @@ def system_prompt(cfg: PromptConfig, context_type: str, tools: Sequence[ToolSpec
     if cfg.style == "compact":
         return COMPACT_SYSTEM.format(
             context_type=context_type,
+            grep_doc=COMPACT_GREP_STR if context_type == "str" else COMPACT_GREP_ITEMS,
             compact_sub=COMPACT_SUB if cfg.sub_calls else "",
             tool_docs=_tool_docs(tools, True),
         )
@@ -138,20 +205,72 @@ def first_user_message(question: str, context_description: str) -> str:
     )
 
 
-def few_shot_messages(cfg: PromptConfig) -> list[tuple[str, str]]:
-    """A worked exchange shown before the real question (compact style only)."""
+def few_shot_messages(cfg: PromptConfig, context_type: str = "str") -> list[tuple[str, str]]:
+    """A worked exchange shown before the real question (compact style only).
+
+    A str context is searched by offset (a window of ``context`` around each hit); a list or dict by
+    item key, with the window cut from the hit's line.
+    """
     if cfg.style != "compact" or not cfg.few_shot:
         return []
+    if context_type == "str":
+        user, search, output = COMPACT_EXAMPLE_USER_STR, COMPACT_EXAMPLE_SEARCH_STR, COMPACT_EXAMPLE_OUTPUT_STR
+    else:
+        user, search, output = COMPACT_EXAMPLE_USER_ITEMS, COMPACT_EXAMPLE_SEARCH_ITEMS, COMPACT_EXAMPLE_OUTPUT_ITEMS
     return [
-        ("user", COMPACT_EXAMPLE_USER),
-        ("assistant", COMPACT_EXAMPLE_ASSISTANT),
-        ("user", COMPACT_EXAMPLE_OUTPUT),
+        ("user", user),
+        ("assistant", search.format(terms=COMPACT_EXAMPLE_TERMS)),
+        ("user", output),
         ("assistant", COMPACT_EXAMPLE_FINAL),
     ]
 
 
 def compact_first_user_message(question: str, context_description: str) -> str:
     return f"Context: {context_description}\nQuestion: {question}"
+
+
+def compact_context_description(info: ContextInfo, preview_chars: int = 100) -> str:
+    """One line about the context for the compact prompt: type, size and how it starts.
+
+    Small models copy what they are shown, so this holds no labels to misread and only a short
+    preview (enough to tell prose from logs, code or records).
+    """
+    if info.type == "str":
+        text = f"str, {info.total_chars:,} characters"
+        if info.preview:
+            text += f", starts with {_short(info.preview, preview_chars)!r}"
+    elif info.type in ("dict", "list"):
+        text = f"{info.type} of {info.num_items:,} items, {info.total_chars:,} characters in all"
+        if info.item_keys:
+            text += ", first keys " + ", ".join(repr(k) for k in info.item_keys[:3])
+        elif info.preview:
+            text += f", item 0 starts with {_short(info.preview, preview_chars)!r}"
+    else:
+        text = f"{info.type}, {info.total_chars:,} characters"
+    if info.skipped:
+        text += f" ({len(info.skipped)} unreadable file(s) skipped)"
+    return text
+
+
+def _short(text: str, limit: int) -> str:
+    """The first ``limit`` characters on one line, cut at a word."""
+    flat = " ".join(text[: limit * 2].split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat.rfind(" ", 0, limit)
+    return flat[: cut if cut > limit // 2 else limit]
+
+
+def close_code_fence(reply: str) -> str:
+    """Put back the closing fence that the compact stop sequence removed.
+
+    Kept in the history, the whole block shows the model its own reply in the form it was taught,
+    and it tokenizes like the text the model generated (so the KV cache prefix still matches).
+    """
+    fences = sum(1 for line in reply.splitlines() if line.lstrip().startswith("```"))
+    if fences % 2 == 1:
+        return reply.rstrip("\n") + "\n```"
+    return reply
 
 
 def output_message(parts: Sequence[str], iteration: int, max_iterations: int, compact: bool = False) -> str:
@@ -161,6 +280,11 @@ def output_message(parts: Sequence[str], iteration: int, max_iterations: int, co
     left = max_iterations - iteration
     return f"{body}\n\n[turn {iteration} of {max_iterations}; {left} left]"
 
+
+REPEATED_CODE_NOTE = (
+    "Note: this is the same code as your previous reply, so it printed the same. Write different code: "
+    "search with other words, or call FINAL(answer) if the output above shows the answer."
+)
 
 NO_CODE_REMINDER = (
     "Your reply had no ```python block and no FINAL(...). Write Python in a ```python block to inspect "

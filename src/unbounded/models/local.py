@@ -15,6 +15,8 @@ How it is put together, and why:
   prompt with the tokens already in the KV cache and evaluates only the new suffix; this module
   feeds it token lists (never resets the context) and reports the reused part as
   ``Usage.cached_input_tokens``.
+- **One generation at a time.** Runtimes that use all cores (the default ``n_threads``) take
+  turns through one process-wide lock; slots with an explicit ``n_threads`` run side by side.
 - **Prompt building.** The chat template comes from the GGUF. Message contents are tokenized
   with special tokens disabled, so data that happens to contain ``<|im_end|>`` cannot forge turns.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import threading
@@ -228,6 +231,13 @@ class _Runtime:
     # -- generation (runs on the runtime thread only)
 
     def run(self, job: _Job) -> _JobResult:
+        """Generate for ``job``. Runtimes that use every core take turns (see ``_COMPUTE_LOCK``)."""
+        with _COMPUTE_LOCK if self.settings.n_threads == 0 else contextlib.nullcontext():
+            if job.cancel.is_set():  # cancelled while waiting for its turn
+                return _JobResult("", 0, 0, "cancelled", 0.0, 0.0, 0)
+            return self._generate(job)
+
+    def _generate(self, job: _Job) -> _JobResult:
         llama_cpp = _import_llama_cpp()
         llama = self.llama
         cached = self._reusable_prefix(job.tokens)
@@ -333,6 +343,11 @@ def _find_stop(out: bytearray, stops: list[bytes], scan_from: int) -> int | None
     hits = [i for s in stops if (i := out.find(s, scan_from)) >= 0]
     return min(hits) if hits else None
 
+
+#: Held while a runtime that uses all cores generates. Two such runtimes (the root slot and the sub
+#: slot, or children of ``rlm_batch``) running at once would only oversubscribe the cores: llama.cpp's
+#: worker threads busy-wait at their barriers, so both calls get slower than running one after the other.
+_COMPUTE_LOCK = threading.Lock()
 
 _RUNTIMES: dict[LocalSettings, _Runtime] = {}
 _RUNTIMES_LOCK = threading.Lock()

@@ -39,6 +39,8 @@ class MethodConfig:
     repl: str = "process"
     sub_model: Any = None
     trace_dir: str | None = None
+    #: One item's trace file; overrides ``trace_dir`` (the bench runner names its traces itself).
+    trace_file: str | None = None
 
 
 @dataclass(slots=True)

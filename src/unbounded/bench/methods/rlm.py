@@ -16,6 +16,8 @@ from .base import MethodConfig, MethodResult, user_prompt
 
 
 def _trace_path(config: MethodConfig, item: TaskItem, method: str) -> str | None:
+    if config.trace_file:
+        return config.trace_file
     if not config.trace_dir:
         return None
     os.makedirs(config.trace_dir, exist_ok=True)
