@@ -1,0 +1,334 @@
+"""Figures for the embedded model on this machine: load time, speed, warm vs cold root turns, and
+needle-in-a-haystack accuracy of a full RLM run.
+
+    .venv/bin/python benchmarks/local_model.py                    # 20 needle tasks, 100K to 4M characters
+    .venv/bin/python benchmarks/local_model.py --tasks 6          # fewer tasks (sizes still span the range)
+    .venv/bin/python benchmarks/local_model.py --json out/local.json --traces out/local-traces
+
+What is measured:
+
+- load: seconds to load the GGUF into a fresh llama.cpp context (the first call of a process pays it);
+- prompt processing and generation speed: one ~1,000-token prompt on an empty KV cache, then 128
+  generated tokens;
+- root turns: every root turn after the first of the first ``--cold-tasks`` needle runs is replayed
+  on the same slot after ``clear_cache()``, so the same prompt is timed with the KV cache the run
+  had (warm: only the new suffix is evaluated) and without it (cold);
+- accuracy: ``--tasks`` seeded needle tasks (``unbounded.bench.tasks.niah``) with sizes spaced
+  geometrically from ``--min-chars`` to ``--max-chars``, cycling noise and prose haystacks and
+  7-digit numbers and UUIDs, each answered by ``RLM(model, repl="process")`` at temperature 0.
+
+Targets: at least 90% of the needle tasks right, and a warm root turn costing at most 40% of a cold one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unbounded import RLM, Budget
+from unbounded.bench.tasks import niah
+from unbounded.models import resolve_model
+from unbounded.models.base import Completion, Message
+from unbounded.models.local import LocalLM
+
+TARGET_ACCURACY = 0.90
+TARGET_WARM_RATIO = 0.40
+VARIANTS = (("noise", "number"), ("prose", "number"), ("prose", "uuid"), ("noise", "uuid"))
+SPEED_PROMPT = "You summarise Python documentation.\n\n" + "\n".join(
+    f"def helper_{i}(x):\n    '''Return x plus {i}, as an int.'''\n    return x + {i}\n" for i in range(45)
+)
+
+
+@dataclass
+class Speed:
+    load_s: float
+    prompt_tokens: int
+    prompt_tok_per_s: float
+    gen_tokens: int
+    gen_tok_per_s: float
+
+
+@dataclass
+class RootTurn:
+    """One root call as the run made it."""
+
+    messages: list[Message]
+    opts: dict[str, Any]
+    text: str
+    seconds: float
+    input_tokens: int
+    cached_tokens: int
+
+
+@dataclass
+class TaskResult:
+    index: int
+    chars: int
+    haystack: str
+    value_type: str
+    depth: float
+    answer: str
+    prediction: str | None
+    correct: bool
+    status: str
+    turns: int
+    seconds: float
+    root_turns: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Replay:
+    task: int
+    turn: int
+    input_tokens: int
+    warm_cached: int
+    warm_s: float
+    cold_s: float
+    same_text: bool
+
+
+class Recording:
+    """A model that passes calls through to ``inner`` and keeps each call's messages and timing.
+
+    Everything else (``name``, slots, ``aload``, ``count_tokens``...) is the inner model's, so the
+    engine treats it exactly like the bare ``LocalLM`` (compact prompt, sub slot, depth slots).
+    """
+
+    def __init__(self, inner: LocalLM) -> None:
+        self.inner = inner
+        self.turns: list[RootTurn] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
+        started = time.perf_counter()
+        c = await self.inner.complete(messages, **opts)
+        self.turns.append(
+            RootTurn(
+                list(messages),
+                dict(opts),
+                c.text,
+                time.perf_counter() - started,
+                c.usage.input_tokens,
+                c.usage.cached_input_tokens,
+            )
+        )
+        return c
+
+
+def measure_speed(spec: str) -> Speed:
+    """Load time and raw speeds on a context of its own (freed afterwards)."""
+    lm = resolve_model(spec, slot="bench-speed", n_ctx=4096)
+    assert isinstance(lm, LocalLM)
+    try:
+        load_s = lm.load()
+        c = lm.complete_sync([Message("system", SPEED_PROMPT), Message("user", "Which helper adds 7?")], max_tokens=1)
+        prompt_tokens = c.usage.input_tokens
+        prompt_rate = prompt_tokens / max(c.extra["prompt_eval_s"], 1e-9)
+        g = lm.complete_sync(
+            "Count from 1 to 300, one number per line, nothing else.", max_tokens=128, repeat_penalty=1.0
+        )
+        gen_rate = g.usage.output_tokens / max(g.extra["gen_s"], 1e-9)
+        return Speed(load_s, prompt_tokens, prompt_rate, g.usage.output_tokens, gen_rate)
+    finally:
+        lm.unload()
+
+
+def task_sizes(n: int, min_chars: int, max_chars: int) -> list[int]:
+    """``n`` context sizes in characters, spaced geometrically from ``min_chars`` to ``max_chars``."""
+    if n == 1:
+        return [min_chars]
+    ratio = (max_chars / min_chars) ** (1 / (n - 1))
+    return [round(min_chars * ratio**i) for i in range(n)]
+
+
+def run_task(
+    root: Recording, index: int, chars: int, seed: int, max_iterations: int, traces: Path | None
+) -> TaskResult:
+    haystack, value_type = VARIANTS[index % len(VARIANTS)]
+    item = niah.generate(
+        max(chars // niah.CHARS_PER_TOKEN, 100), 1, seed + index, haystack=haystack, value_type=value_type
+    )[0]
+    trace = None
+    if traces is not None:
+        traces.mkdir(parents=True, exist_ok=True)
+        trace = traces / f"task{index:02d}.jsonl"
+        trace.unlink(missing_ok=True)
+    root.turns.clear()
+    rlm = RLM(model=root, repl="process", trace=trace, budget=Budget(max_iterations=max_iterations))
+    started = time.perf_counter()
+    result = rlm.run(item.question, item.context)
+    seconds = time.perf_counter() - started
+    return TaskResult(
+        index=index,
+        chars=len(item.context),
+        haystack=haystack,
+        value_type=value_type,
+        depth=round(float(item.metadata["depth"]), 3),
+        answer=str(item.answer),
+        prediction=result.answer,
+        correct=niah.score(item, result.answer or "") == 1.0,
+        status=result.status,
+        turns=result.iterations,
+        seconds=seconds,
+        root_turns=[
+            {"seconds": round(t.seconds, 3), "input_tokens": t.input_tokens, "cached_tokens": t.cached_tokens}
+            for t in root.turns
+        ],
+    )
+
+
+def replay_cold(root: Recording, task: int) -> list[Replay]:
+    """Time the task's later root turns again with the slot's KV cache emptied first."""
+    out = []
+    turns = list(root.turns)
+    for number, turn in enumerate(turns, 1):
+        if number == 1 or turn.cached_tokens == 0:
+            continue
+        root.inner.clear_cache()
+        started = time.perf_counter()
+        c = root.inner.complete_sync(turn.messages, **turn.opts)
+        cold = time.perf_counter() - started
+        out.append(Replay(task, number, turn.input_tokens, turn.cached_tokens, turn.seconds, cold, c.text == turn.text))
+    return out
+
+
+def _fmt_s(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def report(speed: Speed | None, tasks: list[TaskResult], replays: list[Replay], model: str) -> list[dict[str, Any]]:
+    """Print the per-task table and the summary with targets; return the summary rows."""
+    print(f"\nneedle tasks ({model})")
+    print(f"{'#':>3} {'chars':>10} {'haystack':<8} {'value':<6} {'depth':>5} {'turns':>5} {'time s':>7}  ok  answer")
+    for t in tasks:
+        shown = (t.prediction or "").replace("\n", " ")[:40]
+        mark = "yes" if t.correct else "NO"
+        print(
+            f"{t.index:>3} {t.chars:>10,} {t.haystack:<8} {t.value_type:<6} {t.depth:>5.2f} {t.turns:>5} "
+            f"{t.seconds:>7.1f}  {mark:<3} {shown!r} (gold {t.answer}, {t.status})"
+        )
+    rows: list[dict[str, Any]] = []
+
+    def row(metric: str, value: str, target: str = "", ok: bool | None = None) -> None:
+        rows.append({"metric": metric, "value": value, "target": target, "result": "" if ok is None else ok})
+
+    if speed is not None:
+        row("load time (fresh context)", f"{speed.load_s:.2f} s")
+        row("prompt processing", f"{speed.prompt_tok_per_s:.0f} tok/s ({speed.prompt_tokens} tokens, cold)")
+        row("generation", f"{speed.gen_tok_per_s:.1f} tok/s ({speed.gen_tokens} tokens)")
+    if replays:
+        warm = sum(r.warm_s for r in replays)
+        cold = sum(r.cold_s for r in replays)
+        ratio = warm / cold if cold else math.inf
+        row("root turn, cold cache (median)", f"{statistics.median(r.cold_s for r in replays):.2f} s")
+        row("root turn, warm cache (median)", f"{statistics.median(r.warm_s for r in replays):.2f} s")
+        row(
+            f"warm / cold turn cost ({len(replays)} turns)",
+            f"{ratio:.0%}",
+            f"<= {TARGET_WARM_RATIO:.0%}",
+            ratio <= TARGET_WARM_RATIO,
+        )
+        cached = statistics.median(r.warm_cached / r.input_tokens for r in replays)
+        row("prompt tokens from cache (warm, median)", f"{cached:.0%}")
+        if not all(r.same_text for r in replays):
+            row("replays with a different reply", str(sum(not r.same_text for r in replays)))
+    if tasks:
+        right = sum(t.correct for t in tasks)
+        acc = right / len(tasks)
+        lo, hi = min(t.chars for t in tasks), max(t.chars for t in tasks)
+        row(
+            f"needle accuracy ({lo:,}-{hi:,} chars)",
+            f"{right}/{len(tasks)} ({acc:.0%})",
+            f">= {TARGET_ACCURACY:.0%}",
+            acc >= TARGET_ACCURACY,
+        )
+        answered = sum(t.status == "final" for t in tasks)
+        row("answer rate (ended with FINAL)", f"{answered}/{len(tasks)} ({answered / len(tasks):.0%})")
+        row("median time per task", f"{statistics.median(t.seconds for t in tasks):.1f} s")
+        row("median root turns per task", f"{statistics.median(t.turns for t in tasks):g}")
+    print(f"\nsummary ({model})")
+    print(f"{'metric':<44} {'value':<34} {'target':<8} result")
+    for r in rows:
+        result = "" if r["result"] == "" else ("PASS" if r["result"] else "MISS")
+        print(f"{r['metric']:<44} {r['value']:<34} {r['target']:<8} {result}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--model", default="local/qwen2.5-coder-1.5b")
+    p.add_argument("--tasks", type=int, default=20, help="needle tasks (default 20)")
+    p.add_argument("--min-chars", type=int, default=100_000)
+    p.add_argument("--max-chars", type=int, default=4_000_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-iterations", type=int, default=8, help="root turns per task")
+    p.add_argument("--cold-tasks", type=int, default=5, help="tasks whose root turns are replayed cold")
+    p.add_argument("--only", default="", help="run only these task numbers (0-based, comma-separated)")
+    p.add_argument("--skip-speed", action="store_true", help="skip the load and raw speed measurement")
+    p.add_argument("--traces", type=Path, default=None, help="write one trace per task into this folder")
+    p.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file")
+    args = p.parse_args(argv)
+    if args.tasks < 1 or args.min_chars < 1_000 or args.max_chars < args.min_chars:
+        p.error("need --tasks >= 1 and 1000 <= --min-chars <= --max-chars")
+
+    speed = None
+    if not args.skip_speed:
+        print("measuring load time and speed...", file=sys.stderr, flush=True)
+        speed = measure_speed(args.model)
+        print(
+            f"load {speed.load_s:.2f} s · prompt {speed.prompt_tok_per_s:.0f} tok/s · "
+            f"generation {speed.gen_tok_per_s:.1f} tok/s",
+            file=sys.stderr,
+            flush=True,
+        )
+    inner = resolve_model(args.model)
+    if not isinstance(inner, LocalLM):
+        p.error(f"{args.model} is not an embedded (local/...) model")
+    root = Recording(inner)
+    tasks: list[TaskResult] = []
+    replays: list[Replay] = []
+    only = {int(x) for x in args.only.split(",") if x.strip()}
+    for i, chars in enumerate(task_sizes(args.tasks, args.min_chars, args.max_chars)):
+        if only and i not in only:
+            continue
+        t = run_task(root, i, chars, args.seed, args.max_iterations, args.traces)
+        tasks.append(t)
+        print(
+            f"task {i}/{args.tasks}: {t.chars:,} chars {t.haystack}/{t.value_type} → "
+            f"{'right' if t.correct else 'WRONG'} in {t.turns} turns, {t.seconds:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+        if i < args.cold_tasks:
+            replays += replay_cold(root, i)
+    rows = report(speed, tasks, replays, args.model)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(
+            json.dumps(
+                {
+                    "model": args.model,
+                    "speed": asdict(speed) if speed else None,
+                    "tasks": [asdict(t) for t in tasks],
+                    "replays": [asdict(r) for r in replays],
+                    "summary": rows,
+                },
+                indent=2,
+            )
+        )
+    ok = all(r["result"] is not False for r in rows)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
