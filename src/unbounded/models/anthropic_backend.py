@@ -32,7 +32,7 @@ from ..errors import ConfigError
 from .base import Completion, LMBase, Message, Usage, as_messages
 from .pricing import lookup_context_window, lookup_price, parse_price
 from .retry import (
-    POLICY_OPTIONS,
+    BACKEND_OPTIONS,
     AttemptError,
     PerLoop,
     RetryPolicy,
@@ -45,13 +45,7 @@ from .retry import (
 )
 
 _OPTIONS = (
-    *POLICY_OPTIONS,
-    "api_key",
-    "base_url",
-    "max_concurrency",
-    "context_window",
-    "default_max_tokens",
-    "price",
+    *BACKEND_OPTIONS,
     "prompt_cache",
     "cache_ttl",
     "extra_body",

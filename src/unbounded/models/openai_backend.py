@@ -34,7 +34,7 @@ from ..errors import ConfigError
 from .base import Completion, LMBase, Message, Usage, as_messages
 from .pricing import lookup_context_window, lookup_price, parse_price
 from .retry import (
-    POLICY_OPTIONS,
+    BACKEND_OPTIONS,
     AttemptError,
     PerLoop,
     RetryPolicy,
@@ -70,13 +70,7 @@ _DUMMY_KEY = "sk-no-key-required"
 
 # Options every factory in this module understands.
 _OPTIONS = (
-    *POLICY_OPTIONS,
-    "api_key",
-    "base_url",
-    "max_concurrency",
-    "context_window",
-    "default_max_tokens",
-    "price",
+    *BACKEND_OPTIONS,
     "reasoning",
     "reasoning_effort",
     "extra_body",

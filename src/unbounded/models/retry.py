@@ -70,6 +70,17 @@ POLICY_OPTIONS = (
     "empty_retries",
 )
 
+#: Options every remote backend accepts, besides its own.
+BACKEND_OPTIONS = (
+    *POLICY_OPTIONS,
+    "api_key",
+    "base_url",
+    "max_concurrency",
+    "context_window",
+    "default_max_tokens",
+    "price",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
