@@ -360,3 +360,38 @@ def test_scripted_completion_objects_and_usage() -> None:
     comp = Completion(code("FINAL('c')"), Usage(calls=1, input_tokens=7, output_tokens=3, cost_usd=0.5))
     result = RLM(model=ScriptedLM([comp]), repl="inprocess").run("q", "c")
     assert result.usage["scripted"].input_tokens == 7 and result.usage["scripted"].cost_usd == 0.5
+
+
+def test_a_blind_first_answer_is_refused_once(haystack: str) -> None:
+    """A literal FINAL before any code has read a context longer than its preview is a guess (the
+    1.5B model answered "12345" from a question's "e.g."); it is refused once with a note."""
+    root = ScriptedLM(
+        [
+            code('FINAL("12345")'),
+            code("hits = grep('magic number')\nprint(hits[0].text)"),
+            code("FINAL('4817')"),
+        ]
+    )
+    result = RLM(model=root, repl="inprocess").run("What is the magic number?", haystack)
+    assert (result.status, result.answer, result.iterations) == ("final", "4817", 3)
+    assert "not accepted" in root.calls[1][-1].content
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        code("FINAL(grep('magic number')[0].text.split()[-1].rstrip('.'))"),  # computed from the context
+        "FINAL(4817)",  # text form: refused once, then taken
+    ],
+)
+def test_computed_or_repeated_answers_are_taken(haystack: str, first: str) -> None:
+    root = ScriptedLM([first, "FINAL(4817)"])
+    result = RLM(model=root, repl="inprocess").run("What is the magic number?", haystack)
+    assert result.status == "final"
+    assert result.answer == "4817"
+    assert len(root.calls) == (1 if first.startswith("```") else 2)
+
+
+def test_a_short_context_shown_in_full_may_be_answered_at_once() -> None:
+    result = RLM(model=ScriptedLM([code("FINAL('42')")]), repl="inprocess").run("q", "the answer is 42")
+    assert (result.status, result.answer, result.iterations) == ("final", "42", 1)

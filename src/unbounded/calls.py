@@ -79,7 +79,9 @@ class ModelCaller:
             # A failed call may still have been billed (empty completions): count those tokens, not a call.
             billed = getattr(exc, "billed", None) if isinstance(exc, ModelError) else None
             if billed is not None:
-                billed = Usage(0, billed.input_tokens, billed.output_tokens, billed.cached_input_tokens, billed.cost_usd)
+                billed = Usage(
+                    0, billed.input_tokens, billed.output_tokens, billed.cached_input_tokens, billed.cost_usd
+                )
             self.ledger.settle(reservation, lm.name, billed)
             failure: dict[str, Any] = {"usage": billed.to_dict()} if billed is not None else {}
             self.tracer.emit(

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import inspect
 import threading
@@ -16,16 +17,17 @@ from typing import Any
 
 from .budget import Budget, Ledger
 from .calls import ModelCaller
-from .context import ContextInfo, load_context
+from .context import PREVIEW_CHARS, ContextInfo, load_context
 from .errors import BudgetExceeded, ContextError, ModelError, REPLError, UnknownModelError
 from .models.base import LM, Message
 from .models.registry import DEFAULT_MODEL, resolve_model
-from .parsing import parse_reply
+from .parsing import ParsedReply, parse_reply
 from .prompts import (
     COMPACT_MAX_TOKENS,
     COMPACT_STOP,
     FORCE_FINAL,
     NO_CODE_REMINDER,
+    PREMATURE_FINAL_NOTE,
     REPEATED_CODE_NOTE,
     PromptConfig,
     close_code_fence,
@@ -55,6 +57,35 @@ def truncate_middle(text: str, limit: int) -> str:
     half = max(limit // 2, 1)
     cut = len(text) - 2 * half
     return f"{text[:half]}\n... [{cut:,} characters truncated] ...\n{text[-half:]}"
+
+
+def _context_unseen(info: ContextInfo) -> bool:
+    """Whether the model has not been shown all of the context (it is longer than a preview)."""
+    return info.total_chars > PREVIEW_CHARS
+
+
+def _blind_final(parsed: ParsedReply) -> bool:
+    """Whether a reply does nothing but give a literal FINAL answer: no code that reads anything."""
+    if not parsed.code_blocks:
+        return parsed.final is not None and not parsed.final.is_var
+    finals = 0
+    for code in parsed.code_blocks:
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            return False
+        for stmt in tree.body:
+            call = stmt.value if isinstance(stmt, ast.Expr) else None
+            if not (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Name)
+                and call.func.id in ("FINAL", "print")
+                and all(isinstance(a, ast.Constant) for a in call.args)
+                and not call.keywords
+            ):
+                return False
+            finals += call.func.id == "FINAL"
+    return finals > 0
 
 
 @dataclass
@@ -205,6 +236,7 @@ class RLM:
         status, answer, error, node = "error:internal", None, None, None
         try:
             node = _Node(tracer.new_id("rlm"), 0, question, loaded.value)
+            node.extra["unseen"] = _context_unseen(loaded.info)
             status, answer, error = await self._solve(run, node, self._describe(loaded.info), loaded.info.type, run_id)
         except BudgetExceeded as exc:  # strict mode
             status, error = f"budget:{exc.limit}", str(exc)
@@ -355,6 +387,12 @@ class RLM:
             reply = close_code_fence(completion.text) if compact else completion.text
             parsed = parse_reply(reply)
             messages.append(Message("assistant", reply))
+            if iteration == 1 and node.extra.get("unseen") and _blind_final(parsed):
+                # A literal answer before any code has looked at the context is a guess (small models
+                # copy the "e.g." of a question); it is refused once, and the model is told why.
+                run.tracer.emit("warning", parent=node.id, source="engine", message="premature FINAL refused")
+                messages.append(Message("user", PREMATURE_FINAL_NOTE))
+                continue
             if not parsed.code_blocks:
                 if parsed.final is not None:
                     answer = await self._resolve_text_final(repl, parsed.final.value, parsed.final.is_var)
@@ -563,6 +601,7 @@ class RLM:
             return await self._llm_query(run, prompt, None, parent)
         loaded = await asyncio.to_thread(load_context, context, allow_empty=True)
         child = _Node(run.tracer.new_id("rlm"), node.depth + 1, question, loaded.value)
+        child.extra["unseen"] = _context_unseen(loaded.info)
         status, answer, error = await self._solve(run, child, self._describe(loaded.info), loaded.info.type, parent)
         if answer is None:
             return f"[error: child RLM ended with {status}: {error or 'no answer'}]"

@@ -291,6 +291,11 @@ NO_CODE_REMINDER = (
     "`context`, or call FINAL(answer) if you know the answer."
 )
 
+PREMATURE_FINAL_NOTE = (
+    "That answer was not accepted: no code has looked at `context` yet, so it can only be a guess. "
+    "Write a ```python block that searches `context` first, then call FINAL(answer) with what it shows."
+)
+
 FORCE_FINAL = (
     "You are out of turns. Based on everything you found so far, give your best final answer now, "
     "in the form FINAL(your answer). Do not write code."

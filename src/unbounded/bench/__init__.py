@@ -2,10 +2,41 @@
 
 Tasks (``unbounded.bench.tasks``) are seeded generators with scorers; methods
 (``unbounded.bench.methods``) run one item on one model and report answer, usage and time.
+Exports load lazily, so ``python -m unbounded.bench.overhead`` measures the engine's memory, not
+the benchmark suite's.
 """
 
-from .methods import METHODS, MethodConfig, MethodResult, method_names, run_method
-from .tasks import TASKS, TaskItem, generate, score, task_names
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "METHODS": ".methods",
+    "MethodConfig": ".methods",
+    "MethodResult": ".methods",
+    "method_names": ".methods",
+    "run_method": ".methods",
+    "TASKS": ".tasks",
+    "TaskItem": ".tasks",
+    "generate": ".tasks",
+    "score": ".tasks",
+    "task_names": ".tasks",
+}
+
+if TYPE_CHECKING:
+    from .methods import METHODS, MethodConfig, MethodResult, method_names, run_method
+    from .tasks import TASKS, TaskItem, generate, score, task_names
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'unbounded.bench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "METHODS",

@@ -463,6 +463,31 @@ def run_bench(config: BenchConfig) -> RunSummary:
     return asyncio.run(arun_bench(config))
 
 
+def source_fingerprint() -> dict[str, Any]:
+    """What code produced the results: the git commit (if any), whether the tree was dirty, and a
+    digest of the package's Python files, so that runs made while the engine or prompts changed
+    can be told apart."""
+    import hashlib
+    import subprocess
+
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    out: dict[str, Any] = {"package_sha256": digest.hexdigest()[:16]}
+    try:
+        git = ["git", "-C", str(package)]
+        out["commit"] = subprocess.run(
+            [*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=10)
+        out["dirty"] = bool(status.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
 def _log_invocation(config: BenchConfig, todo: int, skipped: int) -> None:
     from .. import __version__
 
@@ -473,6 +498,7 @@ def _log_invocation(config: BenchConfig, todo: int, skipped: int) -> None:
         "todo": todo,
         "skipped": skipped,
         "unbounded": __version__,
+        "source": source_fingerprint(),
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
