@@ -23,7 +23,7 @@ bench() {
 
 stage() {
     case "$1" in
-        1) bench --task niah --sizes 8k,32k,128k,1m,4m --methods rlm -n 3 ;;
+        1) bench --task niah --sizes 8k,32k,128k,1m,4m --methods rlm -n 5 ;;
         2) bench --task oolong,oolong-pairs --sizes 32k --methods direct,retrieval,rlm -n 1 ;;
         3) bench --task niah,oolong,oolong-pairs,codeqa,multihop --sizes 8k --methods "$ALL_METHODS" -n 1 ;;
         4) bench --task niah,oolong,oolong-pairs --sizes 32k --methods direct,retrieval,rlm -n 3 ;;

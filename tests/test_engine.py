@@ -374,7 +374,7 @@ def test_a_blind_first_answer_is_refused_once(haystack: str) -> None:
     )
     result = RLM(model=root, repl="inprocess").run("What is the magic number?", haystack)
     assert (result.status, result.answer, result.iterations) == ("final", "4817", 3)
-    assert "not accepted" in root.calls[1][-1].content
+    assert "Not accepted" in root.calls[1][-1].content
 
 
 @pytest.mark.parametrize(

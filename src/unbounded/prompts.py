@@ -292,8 +292,9 @@ NO_CODE_REMINDER = (
 )
 
 PREMATURE_FINAL_NOTE = (
-    "That answer was not accepted: no code has looked at `context` yet, so it can only be a guess. "
-    "Write a ```python block that searches `context` first, then call FINAL(answer) with what it shows."
+    "Not accepted: no code has read `context` yet, so that answer is a guess (an \"e.g.\" in a question "
+    "only shows the format of the answer). Search `context` first, as in the example: grep the most unusual "
+    "term of the question and print the text around each hit. Then call FINAL(answer) with what the output shows."
 )
 
 FORCE_FINAL = (
