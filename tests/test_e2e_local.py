@@ -19,7 +19,7 @@ from unbounded import RLM, Budget
 from unbounded.bench.tasks import niah
 from unbounded.budget import Ledger
 from unbounded.calls import ModelCaller
-from unbounded.models import resolve_model
+from unbounded.models import ScriptedLM, resolve_model
 from unbounded.models.base import Message
 from unbounded.models.local import LocalLM
 from unbounded.trace import Event, Tracer, read_trace
@@ -35,10 +35,6 @@ MODEL = "local/qwen2.5-coder-1.5b"
 LETTER = (
     "Letter from Aunt Mabel, 3 March: I am furious. The roof leaks again, the builder never came, "
     "and the cat knocked over my best teapot. Do not visit until I have calmed down."
-)
-SUBCALL_QUESTION = (
-    "Find Aunt Mabel's letter with grep and print llm_query('In one word, what is the mood of this letter? ' "
-    "+ context[h.offset:h.offset + 300]) for the first hit h. Then answer with that word."
 )
 MOODS = ("furious", "angry", "anger", "upset", "annoyed", "frustrat", "irritat", "mad")
 
@@ -73,29 +69,50 @@ def test_cli_finds_a_needle_in_over_a_million_characters(tmp_path: Path) -> None
     assert usage["cost_usd"] == 0.0 and usage["input_tokens"] == sum(t.data["usage"]["input_tokens"] for t in turns)
 
 
-def test_subcall_runs_on_the_sub_slot_and_the_root_cache_stays_warm(tmp_path: Path) -> None:
+def test_subcall_from_model_code_runs_on_the_real_sub_slot(tmp_path: Path) -> None:
+    """``llm_query`` in REPL code reaches the embedded model on its own slot and its answer comes back.
+
+    The root is scripted so that a sub-call is certain (whether the 1.5B root chooses to make one is
+    the model's business, not the plumbing's); the sub-model is the real one.
+    """
     prose = niah.prose_haystack(200_000, "NEEDLE", 0.5, random.Random(1))
     context = prose.replace("NEEDLE", LETTER)
+    root = ScriptedLM(
+        [
+            "```python\nh = grep('Aunt Mabel')[0]\n"
+            "mood = llm_query('In one word, what is the mood of this letter? ' + context[h.offset:h.offset + 300])\n"
+            "print(mood)\n```",
+            "```python\nFINAL(mood)\n```",
+        ]
+    )
     trace = tmp_path / "run.jsonl"
-    rlm = RLM(model=MODEL, repl="process", trace=trace, budget=Budget(max_iterations=4))
-    assert isinstance(rlm.root_lm, LocalLM) and rlm.root_lm.slot == "root"
-    assert isinstance(rlm.sub_lm, LocalLM) and rlm.sub_lm.slot == "sub"
-
-    result = rlm.run(SUBCALL_QUESTION, context)
-    assert result.status == "final", result
-    assert result.subcalls >= 1
+    rlm = RLM(model=root, sub_model=MODEL, repl="process", trace=trace)
+    assert isinstance(rlm.sub_lm, LocalLM)
+    result = rlm.run("What is the mood of Aunt Mabel's letter?", context)
+    assert (result.status, result.subcalls) == ("final", 1), result
     assert any(m in (result.answer or "").lower() for m in MOODS), result.answer
-
     events = read_trace(trace)
-    sub_requests = [e for e in events if e.type == "lm_request" and e.data["purpose"] == "sub"]
-    sub_responses = [e for e in events if e.type == "lm_response" and e.data.get("purpose") == "sub"]
-    assert sub_requests and len(sub_responses) == len(sub_requests)
-    assert "Aunt Mabel" in sub_requests[0].data["last_message"]  # the letter went into the sub-call's prompt
-    assert all(e.data["text"].strip() and "error" not in e.data for e in sub_responses)
-    turns = root_responses(events)
-    assert len(turns) >= 2
-    # The sub-call ran on its own slot, so the root's next turn still finds its whole history cached.
-    assert turns[1].data["usage"]["cached_input_tokens"] >= turns[0].data["usage"]["input_tokens"]
+    sub = [e for e in events if e.type == "lm_response" and e.data.get("purpose") == "sub"]
+    assert len(sub) == 1 and sub[0].data["usage"]["input_tokens"] > 50
+    assert (
+        "Aunt Mabel"
+        in next(e for e in events if e.type == "lm_request" and e.data["purpose"] == "sub").data["last_message"]
+    )
+
+
+def test_the_sub_slot_never_evicts_the_root_cache() -> None:
+    """Root turn, a sub-call on the forked slot, then the root's next turn: only the new suffix of the
+    root's prompt is evaluated, because the sub-call ran in another llama.cpp context."""
+    root = resolve_model(MODEL)
+    assert isinstance(root, LocalLM)
+    sub = root.fork_for_subcalls()
+    assert sub.slot != root.slot
+    first = [Message("system", "You are terse."), Message("user", "Name three rivers in Europe. " * 20)]
+    a = root.complete_sync(first, max_tokens=16, temperature=0.0)
+    sub.complete_sync("Name one colour of the rainbow. " * 30, max_tokens=8, temperature=0.0)
+    second = [*first, Message("assistant", a.text), Message("user", "And one in Asia?")]
+    b = root.complete_sync(second, max_tokens=8, temperature=0.0)
+    assert b.usage.cached_input_tokens >= a.usage.input_tokens - 2, (a.usage, b.usage)
 
 
 async def test_first_call_loads_the_model_off_the_event_loop() -> None:

@@ -29,6 +29,7 @@ from .prompts import (
     NO_CODE_REMINDER,
     PREMATURE_FINAL_NOTE,
     REPEATED_CODE_NOTE,
+    UNGROUNDED_FINAL_NOTE,
     PromptConfig,
     close_code_fence,
     compact_context_description,
@@ -64,16 +65,17 @@ def _context_unseen(info: ContextInfo) -> bool:
     return info.total_chars > PREVIEW_CHARS
 
 
-def _blind_final(parsed: ParsedReply) -> bool:
-    """Whether a reply does nothing but give a literal FINAL answer: no code that reads anything."""
+def _literal_final(parsed: ParsedReply) -> str | None:
+    """The answer of a reply that does nothing but give a literal FINAL (no code that reads anything),
+    or None for any other reply."""
     if not parsed.code_blocks:
-        return parsed.final is not None and not parsed.final.is_var
-    finals = 0
+        return parsed.final.value if parsed.final is not None and not parsed.final.is_var else None
+    answer = None
     for code in parsed.code_blocks:
         try:
             tree = ast.parse(code)
         except SyntaxError:
-            return False
+            return None
         for stmt in tree.body:
             call = stmt.value if isinstance(stmt, ast.Expr) else None
             if not (
@@ -83,9 +85,16 @@ def _blind_final(parsed: ParsedReply) -> bool:
                 and all(isinstance(a, ast.Constant) for a in call.args)
                 and not call.keywords
             ):
-                return False
-            finals += call.func.id == "FINAL"
-    return finals > 0
+                return None
+            if call.func.id == "FINAL" and answer is None:
+                answer = str(call.args[0].value) if call.args else ""
+    return answer
+
+
+def _grounded(answer: str, seen: Sequence[str]) -> bool:
+    """Whether a literal answer occurs in the question or in some output the model was shown."""
+    needle = answer.strip().strip("\"'`").strip().lower()
+    return bool(needle) and any(needle in text.lower() for text in seen)
 
 
 @dataclass
@@ -378,6 +387,7 @@ class RLM:
         compact = self.prompt_style == "compact"
         max_it = self.budget.max_iterations
         previous_code: list[str] = []
+        seen = [node.question]  # what the model was shown: a literal answer should come from here
         for iteration in range(1, max_it + 1):
             node.iterations = iteration
             run.ledger.check_time()
@@ -387,11 +397,10 @@ class RLM:
             reply = close_code_fence(completion.text) if compact else completion.text
             parsed = parse_reply(reply)
             messages.append(Message("assistant", reply))
-            if iteration == 1 and node.extra.get("unseen") and _blind_final(parsed):
-                # A literal answer before any code has looked at the context is a guess (small models
-                # copy the "e.g." of a question); it is refused once, and the model is told why.
-                run.tracer.emit("warning", parent=node.id, source="engine", message="premature FINAL refused")
-                messages.append(Message("user", PREMATURE_FINAL_NOTE))
+            refusal = self._refuse_literal_final(node, iteration, _literal_final(parsed), seen)
+            if refusal is not None:
+                run.tracer.emit("warning", parent=node.id, source="engine", message=refusal.split(":")[0])
+                messages.append(Message("user", refusal))
                 continue
             if not parsed.code_blocks:
                 if parsed.final is not None:
@@ -438,8 +447,28 @@ class RLM:
             if compact and parsed.code_blocks == previous_code:  # greedy small models loop on one cell
                 outputs.append(REPEATED_CODE_NOTE)
             previous_code = parsed.code_blocks
+            seen.extend(outputs)
             messages.append(Message("user", output_message(outputs, iteration, max_it, compact)))
         return await self._forced_final(run, node, repl, messages)
+
+    def _refuse_literal_final(self, node: _Node, iteration: int, answer: str | None, seen: list[str]) -> str | None:
+        """The note that refuses a literal FINAL answer, or None to accept it.
+
+        Refused once each: a literal answer in the first reply when the model has not seen all of the
+        context (a guess: small models copy the "e.g." of a question), and, with the compact prompt
+        of small models, a literal answer that occurs nowhere in what the model was shown (a made-up
+        value). A model that insists gets its answer through on the next turn.
+        """
+        if answer is None:
+            return None
+        refused = node.extra.setdefault("refused", set())
+        if iteration == 1 and node.extra.get("unseen") and "blind" not in refused:
+            refused.add("blind")
+            return PREMATURE_FINAL_NOTE
+        if self.prompt_style == "compact" and "ungrounded" not in refused and not _grounded(answer, seen):
+            refused.add("ungrounded")
+            return UNGROUNDED_FINAL_NOTE.format(value=answer[:200])
+        return None
 
     async def _forced_final(
         self, run: _Run, node: _Node, repl: Any, messages: list[Message]

@@ -95,8 +95,13 @@ COMPACT_MAX_TOKENS = 384
 
 # The worked example: search for the most unusual term of the question and, in case it is spelled
 # differently in the text (or the model misspells it: "woven-falcon" became "weaved-falcon"), for its
-# parts, stopping at the first that is found; then read the answer off the output.
-COMPACT_EXAMPLE_QUESTION = "What is the secret code for the Rhodes-Ward vault?"
+# parts; show the hits of the rarest term that is found (so a common word the model adds to the list,
+# like "global" taken from a preview of Python docs, cannot hide the answer); read the answer off the
+# output. The question carries a format hint with an "e.g." as benchmark questions do: shown none, the
+# 1.5B model answered such questions with the example value ("12345") without searching.
+COMPACT_EXAMPLE_QUESTION = (
+    "What is the secret code for the Rhodes-Ward vault? Give the code itself, e.g. `Answer: 1234`."
+)
 COMPACT_EXAMPLE_TERMS = '["Rhodes-Ward", "Ward", "Rhodes"]'
 
 COMPACT_EXAMPLE_USER_STR = f"""\
@@ -105,11 +110,12 @@ Question: {COMPACT_EXAMPLE_QUESTION}"""
 
 COMPACT_EXAMPLE_SEARCH_STR = """\
 ```python
+hits = []
 for term in {terms}:
-    hits = grep(term, context, ignore_case=True)
-    print(term, len(hits))
-    if hits:
-        break
+    found = grep(term, context, ignore_case=True)
+    print(term, len(found))
+    if found and (not hits or len(found) < len(hits)):
+        hits = found
 for h in hits[:5]:
     print(context[max(0, h.offset - 100):h.offset + 200])
 ```"""
@@ -118,6 +124,7 @@ COMPACT_EXAMPLE_OUTPUT_STR = """\
 Output:
 Rhodes-Ward 0
 Ward 2
+Rhodes 3
 the gate is to be repainted before the summer. The secret code for the Rhodes Ward vault is 7731. The \
 clerk will change it in June. Members should not share it.
  and Captain Ward thanked the clerk for the new lamps on the quay. The chair closed the meeting at nine."""
@@ -128,11 +135,12 @@ Question: {COMPACT_EXAMPLE_QUESTION}"""
 
 COMPACT_EXAMPLE_SEARCH_ITEMS = """\
 ```python
+hits = []
 for term in {terms}:
-    hits = grep(term, context, ignore_case=True)
-    print(term, len(hits))
-    if hits:
-        break
+    found = grep(term, context, ignore_case=True)
+    print(term, len(found))
+    if found and (not hits or len(found) < len(hits)):
+        hits = found
 for h in hits[:5]:
     i = h.text.find(h.match)
     print(h.key, h.text[max(0, i - 100):i + 200])
@@ -142,6 +150,7 @@ COMPACT_EXAMPLE_OUTPUT_ITEMS = """\
 Output:
 Rhodes-Ward 0
 Ward 2
+Rhodes 3
 minutes/2019-05.txt The secret code for the Rhodes Ward vault is 7731. The clerk will change it in June.
 minutes/2019-06.txt Captain Ward thanked the clerk for the new lamps on the quay."""
 
@@ -292,9 +301,14 @@ NO_CODE_REMINDER = (
 )
 
 PREMATURE_FINAL_NOTE = (
-    "Not accepted: no code has read `context` yet, so that answer is a guess (an \"e.g.\" in a question "
-    "only shows the format of the answer). Search `context` first, as in the example: grep the most unusual "
-    "term of the question and print the text around each hit. Then call FINAL(answer) with what the output shows."
+    "That answer was not accepted: no code has looked at `context` yet, so it can only be a guess. "
+    "Write a ```python block that searches `context` first, then call FINAL(answer) with what it shows."
+)
+
+UNGROUNDED_FINAL_NOTE = (
+    "That answer was not accepted: {value!r} is not in anything your code has printed, so it did not come "
+    "from `context`. Print the text around the hits that answer the question, then call FINAL(answer) with "
+    "the answer as it is written there."
 )
 
 FORCE_FINAL = (
