@@ -412,6 +412,11 @@ def test_compact_style_refuses_once_a_literal_answer_it_was_never_shown(haystack
     assert (result.status, result.answer, result.iterations) == ("final", "4817", 4)
     assert "'32145678-90ab-cdef' is not in anything your code has printed" in root.calls[2][-1].content
 
+    tuple_answer = ScriptedLM([code("print(grep('magic number')[0].text)"), code("FINAL((10, 20, 30))"), "FINAL(4817)"])
+    result = RLM(model=tuple_answer, repl="inprocess", prompt_style="compact").run("What is the number?", haystack)
+    assert (result.status, result.answer) == ("final", "4817")
+    assert "'(10, 20, 30)' is not in anything" in tuple_answer.calls[2][-1].content
+
     insisting = ScriptedLM([code("print(1)"), "FINAL(my own words)", "FINAL(my own words)"])
     result = RLM(model=insisting, repl="inprocess", prompt_style="compact").run("q?", haystack)
     assert (result.status, result.answer, result.iterations) == ("final", "my own words", 3)

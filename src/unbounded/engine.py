@@ -82,13 +82,23 @@ def _literal_final(parsed: ParsedReply) -> str | None:
                 isinstance(call, ast.Call)
                 and isinstance(call.func, ast.Name)
                 and call.func.id in ("FINAL", "print")
-                and all(isinstance(a, ast.Constant) for a in call.args)
+                and all(_is_literal(a) for a in call.args)
                 and not call.keywords
             ):
                 return None
             if call.func.id == "FINAL" and answer is None:
-                answer = str(call.args[0].value) if call.args else ""
+                arg = call.args[0] if call.args else None
+                answer = "" if arg is None else str(arg.value) if isinstance(arg, ast.Constant) else ast.unparse(arg)
     return answer
+
+
+def _is_literal(node: ast.expr) -> bool:
+    """A value written out in the code (``"7731"``, ``-3``, ``(10, 20)``), not computed from anything."""
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def _grounded(answer: str, seen: Sequence[str]) -> bool:
