@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import inspect
 import threading
@@ -15,21 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .answer_guard import AnswerGuard, context_unseen
 from .budget import Budget, Ledger
 from .calls import ModelCaller
-from .context import PREVIEW_CHARS, ContextInfo, load_context
+from .context import ContextInfo, load_context
 from .errors import BudgetExceeded, ContextError, ModelError, REPLError, UnknownModelError
 from .models.base import LM, Message
 from .models.registry import DEFAULT_MODEL, resolve_model
-from .parsing import ParsedReply, parse_reply
+from .parsing import parse_reply
 from .prompts import (
     COMPACT_MAX_TOKENS,
     COMPACT_STOP,
     FORCE_FINAL,
     NO_CODE_REMINDER,
-    PREMATURE_FINAL_NOTE,
     REPEATED_CODE_NOTE,
-    UNGROUNDED_FINAL_NOTE,
     PromptConfig,
     close_code_fence,
     compact_context_description,
@@ -58,53 +56,6 @@ def truncate_middle(text: str, limit: int) -> str:
     half = max(limit // 2, 1)
     cut = len(text) - 2 * half
     return f"{text[:half]}\n... [{cut:,} characters truncated] ...\n{text[-half:]}"
-
-
-def _context_unseen(info: ContextInfo) -> bool:
-    """Whether the model has not been shown all of the context (it is longer than a preview)."""
-    return info.total_chars > PREVIEW_CHARS
-
-
-def _literal_final(parsed: ParsedReply) -> str | None:
-    """The answer of a reply that does nothing but give a literal FINAL (no code that reads anything),
-    or None for any other reply."""
-    if not parsed.code_blocks:
-        return parsed.final.value if parsed.final is not None and not parsed.final.is_var else None
-    answer = None
-    for code in parsed.code_blocks:
-        try:
-            tree = ast.parse(code)
-        except SyntaxError:
-            return None
-        for stmt in tree.body:
-            call = stmt.value if isinstance(stmt, ast.Expr) else None
-            if not (
-                isinstance(call, ast.Call)
-                and isinstance(call.func, ast.Name)
-                and call.func.id in ("FINAL", "print")
-                and all(_is_literal(a) for a in call.args)
-                and not call.keywords
-            ):
-                return None
-            if call.func.id == "FINAL" and answer is None:
-                arg = call.args[0] if call.args else None
-                answer = "" if arg is None else str(arg.value) if isinstance(arg, ast.Constant) else ast.unparse(arg)
-    return answer
-
-
-def _is_literal(node: ast.expr) -> bool:
-    """A value written out in the code (``"7731"``, ``-3``, ``(10, 20)``), not computed from anything."""
-    try:
-        ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
-    return True
-
-
-def _grounded(answer: str, seen: Sequence[str]) -> bool:
-    """Whether a literal answer occurs in the question or in some output the model was shown."""
-    needle = answer.strip().strip("\"'`").strip().lower()
-    return bool(needle) and any(needle in text.lower() for text in seen)
 
 
 @dataclass
@@ -255,7 +206,7 @@ class RLM:
         status, answer, error, node = "error:internal", None, None, None
         try:
             node = _Node(tracer.new_id("rlm"), 0, question, loaded.value)
-            node.extra["unseen"] = _context_unseen(loaded.info)
+            node.extra["unseen"] = context_unseen(loaded.info)
             status, answer, error = await self._solve(run, node, self._describe(loaded.info), loaded.info.type, run_id)
         except BudgetExceeded as exc:  # strict mode
             status, error = f"budget:{exc.limit}", str(exc)
@@ -397,7 +348,7 @@ class RLM:
         compact = self.prompt_style == "compact"
         max_it = self.budget.max_iterations
         previous_code: list[str] = []
-        seen = [node.question]  # what the model was shown: a literal answer should come from here
+        guard = AnswerGuard(node.question, bool(node.extra.get("unseen")), check_grounding=compact)
         for iteration in range(1, max_it + 1):
             node.iterations = iteration
             run.ledger.check_time()
@@ -407,7 +358,7 @@ class RLM:
             reply = close_code_fence(completion.text) if compact else completion.text
             parsed = parse_reply(reply)
             messages.append(Message("assistant", reply))
-            refusal = self._refuse_literal_final(node, iteration, _literal_final(parsed), seen)
+            refusal = guard.refusal(iteration, parsed)
             if refusal is not None:
                 run.tracer.emit("warning", parent=node.id, source="engine", message=refusal.split(":")[0])
                 messages.append(Message("user", refusal))
@@ -457,28 +408,9 @@ class RLM:
             if compact and parsed.code_blocks == previous_code:  # greedy small models loop on one cell
                 outputs.append(REPEATED_CODE_NOTE)
             previous_code = parsed.code_blocks
-            seen.extend(outputs)
+            guard.observe(outputs)
             messages.append(Message("user", output_message(outputs, iteration, max_it, compact)))
         return await self._forced_final(run, node, repl, messages)
-
-    def _refuse_literal_final(self, node: _Node, iteration: int, answer: str | None, seen: list[str]) -> str | None:
-        """The note that refuses a literal FINAL answer, or None to accept it.
-
-        Refused once each: a literal answer in the first reply when the model has not seen all of the
-        context (a guess: small models copy the "e.g." of a question), and, with the compact prompt
-        of small models, a literal answer that occurs nowhere in what the model was shown (a made-up
-        value). A model that insists gets its answer through on the next turn.
-        """
-        if answer is None:
-            return None
-        refused = node.extra.setdefault("refused", set())
-        if iteration == 1 and node.extra.get("unseen") and "blind" not in refused:
-            refused.add("blind")
-            return PREMATURE_FINAL_NOTE
-        if self.prompt_style == "compact" and "ungrounded" not in refused and not _grounded(answer, seen):
-            refused.add("ungrounded")
-            return UNGROUNDED_FINAL_NOTE.format(value=answer[:200])
-        return None
 
     async def _forced_final(
         self, run: _Run, node: _Node, repl: Any, messages: list[Message]
@@ -640,7 +572,7 @@ class RLM:
             return await self._llm_query(run, prompt, None, parent)
         loaded = await asyncio.to_thread(load_context, context, allow_empty=True)
         child = _Node(run.tracer.new_id("rlm"), node.depth + 1, question, loaded.value)
-        child.extra["unseen"] = _context_unseen(loaded.info)
+        child.extra["unseen"] = context_unseen(loaded.info)
         status, answer, error = await self._solve(run, child, self._describe(loaded.info), loaded.info.type, parent)
         if answer is None:
             return f"[error: child RLM ended with {status}: {error or 'no answer'}]"
