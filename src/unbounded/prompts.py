@@ -108,7 +108,8 @@ COMPACT_EXAMPLE_USER_STR = f"""\
 Context: str, 52,310 characters, starts with 'Minutes of the harbour board, 3 May. Present: the chair, the clerk'
 Question: {COMPACT_EXAMPLE_QUESTION}"""
 
-COMPACT_EXAMPLE_SEARCH_STR = """\
+# The search loop shared by both examples; what each prints around a hit differs.
+_COMPACT_SEARCH_LOOP = """\
 ```python
 hits = []
 for term in {terms}:
@@ -116,9 +117,14 @@ for term in {terms}:
     print(term, len(found))
     if found and (not hits or len(found) < len(hits)):
         hits = found
-for h in hits[:5]:
+"""
+
+COMPACT_EXAMPLE_SEARCH_STR = (
+    _COMPACT_SEARCH_LOOP
+    + """for h in hits[:5]:
     print(context[max(0, h.offset - 100):h.offset + 200])
 ```"""
+)
 
 COMPACT_EXAMPLE_OUTPUT_STR = """\
 Output:
@@ -133,18 +139,13 @@ COMPACT_EXAMPLE_USER_ITEMS = f"""\
 Context: dict of 214 items, 52,310 characters in all, first keys 'minutes/2019-05.txt', 'minutes/2019-06.txt'
 Question: {COMPACT_EXAMPLE_QUESTION}"""
 
-COMPACT_EXAMPLE_SEARCH_ITEMS = """\
-```python
-hits = []
-for term in {terms}:
-    found = grep(term, context, ignore_case=True)
-    print(term, len(found))
-    if found and (not hits or len(found) < len(hits)):
-        hits = found
-for h in hits[:5]:
+COMPACT_EXAMPLE_SEARCH_ITEMS = (
+    _COMPACT_SEARCH_LOOP
+    + """for h in hits[:5]:
     i = h.text.find(h.match)
     print(h.key, h.text[max(0, i - 100):i + 200])
 ```"""
+)
 
 COMPACT_EXAMPLE_OUTPUT_ITEMS = """\
 Output:

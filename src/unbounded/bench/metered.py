@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..models import Completion, LMBase, Message, Usage, as_messages
+from ..models import Completion, Message, Usage, as_messages
+from ..models.base import WrappedLM
 from ..models.cache import CachedLM
 
 
@@ -34,44 +35,16 @@ class BenchCache(CachedLM):
         return Completion(completion.text, usage, completion.model, completion.finish_reason, True, extra)
 
 
-class ItemLM(LMBase):
+class ItemLM(WrappedLM):
     """One item's view of the shared model: counts, optional call log, no closing."""
 
     def __init__(self, inner: Any, log_path: str | Path | None = None, *, label: str = "") -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.log_path = Path(log_path) if log_path is not None else None
         self.label = label
         self.calls = 0
         self.cache_hits = 0
         self.errors = 0
-
-    @property  # type: ignore[override]
-    def name(self) -> str:
-        return self.inner.name
-
-    @property  # type: ignore[override]
-    def max_concurrency(self) -> int:
-        return self.inner.max_concurrency
-
-    @property  # type: ignore[override]
-    def context_window(self) -> int | None:
-        return self.inner.context_window
-
-    @property  # type: ignore[override]
-    def default_max_tokens(self) -> int:
-        return getattr(self.inner, "default_max_tokens", LMBase.default_max_tokens)
-
-    def count_tokens(self, messages: Sequence[Message]) -> int | None:
-        fn = getattr(self.inner, "count_tokens", None)
-        return fn(messages) if fn is not None else None
-
-    def price(self) -> tuple[float, float, float] | None:
-        fn = getattr(self.inner, "price", None)
-        return fn() if fn is not None else None
-
-    def cost(self, usage: Usage) -> float | None:
-        fn = getattr(self.inner, "cost", None)
-        return fn(usage) if fn is not None else super().cost(usage)
 
     async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
         msgs = as_messages(messages)

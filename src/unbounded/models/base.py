@@ -138,6 +138,42 @@ class LMBase:
         return None
 
 
+class WrappedLM(LMBase):
+    """Base for a layer around another LM (a cache, a meter): the protocol's attributes and
+    ``count_tokens``/``price``/``cost`` are the wrapped model's; subclasses add ``complete``."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    @property  # type: ignore[override]
+    def name(self) -> str:
+        return self.inner.name
+
+    @property  # type: ignore[override]
+    def max_concurrency(self) -> int:
+        return self.inner.max_concurrency
+
+    @property  # type: ignore[override]
+    def context_window(self) -> int | None:
+        return self.inner.context_window
+
+    @property  # type: ignore[override]
+    def default_max_tokens(self) -> int:
+        return getattr(self.inner, "default_max_tokens", LMBase.default_max_tokens)
+
+    def count_tokens(self, messages: Sequence[Message]) -> int | None:
+        fn = getattr(self.inner, "count_tokens", None)
+        return fn(messages) if fn is not None else None
+
+    def price(self) -> tuple[float, float, float] | None:
+        fn = getattr(self.inner, "price", None)
+        return fn() if fn is not None else None
+
+    def cost(self, usage: Usage) -> float | None:
+        fn = getattr(self.inner, "cost", None)
+        return fn(usage) if fn is not None else super().cost(usage)
+
+
 def upper_bound_input_tokens(messages: Sequence[Message]) -> int:
     """A sound upper bound on input tokens for byte-level BPE tokenizers.
 

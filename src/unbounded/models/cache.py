@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import Completion, LMBase, Message, Usage, as_messages
+from .base import Completion, Message, Usage, WrappedLM, as_messages
 
 log = logging.getLogger("unbounded.models")
 
@@ -126,7 +126,7 @@ class ResponseStore:
             self._conn.close()
 
 
-class CachedLM(LMBase):
+class CachedLM(WrappedLM):
     """Wrap any LM so that identical calls are answered from disk.
 
     Delegates ``name``, ``max_concurrency``, ``context_window``, ``default_max_tokens``,
@@ -134,40 +134,11 @@ class CachedLM(LMBase):
     """
 
     def __init__(self, inner: Any, path: str | os.PathLike[str] | None = None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.store = ResponseStore(path)
         self._in_flight: dict[str, asyncio.Future[Completion]] = {}
         self.hits = 0
         self.misses = 0
-
-    # -- delegated protocol attributes ------------------------------------------------------------------
-    @property  # type: ignore[override]
-    def name(self) -> str:
-        return self.inner.name
-
-    @property  # type: ignore[override]
-    def max_concurrency(self) -> int:
-        return self.inner.max_concurrency
-
-    @property  # type: ignore[override]
-    def context_window(self) -> int | None:
-        return self.inner.context_window
-
-    @property  # type: ignore[override]
-    def default_max_tokens(self) -> int:
-        return getattr(self.inner, "default_max_tokens", LMBase.default_max_tokens)
-
-    def count_tokens(self, messages: Sequence[Message]) -> int | None:
-        fn = getattr(self.inner, "count_tokens", None)
-        return fn(messages) if fn is not None else None
-
-    def price(self) -> tuple[float, float, float] | None:
-        fn = getattr(self.inner, "price", None)
-        return fn() if fn is not None else None
-
-    def cost(self, usage: Usage) -> float | None:
-        fn = getattr(self.inner, "cost", None)
-        return fn(usage) if fn is not None else super().cost(usage)
 
     # -- calls ----------------------------------------------------------------------------------------
     async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
