@@ -12,9 +12,7 @@ Exports are loaded lazily so the REPL worker, which imports ``unbounded.repl``, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ._lazy import lazy_exports
+from ._lazy import TYPE_CHECKING, lazy_exports
 
 __version__ = "0.1.0"
 

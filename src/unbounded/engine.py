@@ -38,8 +38,7 @@ from .prompts import (
     system_prompt,
 )
 from .repl import Limits, ToolSpec, make_repl, tool_spec
-from .repl.base import VariableError
-from .repl.cell import CellResult
+from .repl.base import CellResult, VariableError
 from .result import RLMResult
 from .trace import SCHEMA_VERSION, Listener, Tracer, redact
 

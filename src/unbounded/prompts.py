@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .context import ContextInfo
-from .repl.namespace import ToolSpec
+from .repl.base import ToolSpec
 
 SUB_CALL_DOCS = """\
 - `llm_query(prompt: str, model: str | None = None) -> str`: ask a sub-model; it sees ONLY the prompt you give it, \

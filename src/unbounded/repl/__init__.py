@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from .._lazy import TYPE_CHECKING, lazy_exports
 
-from .base import REPL, Limits, SubCallHandler, VariableError
-from .cell import CellResult
-from .namespace import RESERVED, ToolSpec, tool_spec
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .base import REPL, CellResult, Limits, SubCallHandler, ToolSpec, VariableError, tool_spec
+    from .namespace import RESERVED
 
 REPL_KINDS = ("process", "inprocess")
+
+# Lazy, because the REPL worker imports this package: it must not pull in ``base`` (dataclasses,
+# typing), which would cost the worker resident memory for nothing.
+_EXPORTS = {
+    "REPL": ".base",
+    "CellResult": ".base",
+    "Limits": ".base",
+    "SubCallHandler": ".base",
+    "ToolSpec": ".base",
+    "VariableError": ".base",
+    "tool_spec": ".base",
+    "RESERVED": ".namespace",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 def make_repl(kind: str | Any = "process", limits: Limits | None = None) -> REPL:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .cell import CellResult
-from .namespace import ToolSpec
+from .namespace import RESERVED
 
 #: Serves a sub-call made by model code: ``await handler(kind, payload, cell_id)`` returns the value
 #: (str for llm_query, list for batches, any JSON value for tools) or raises with a message for the model.
@@ -39,6 +38,77 @@ class Limits:
     max_file_bytes: int | None = 1024**3
     allow_network: bool = False
     sandbox: str = "auto"
+
+
+@dataclass(slots=True)
+class CellResult:
+    """What running one cell produced. ``stdout`` is capped; ``stdout_total`` is the full size.
+
+    The worker sends it as a plain dict (``to_dict`` / ``from_dict`` are the wire form) and never
+    imports this module: ``dataclasses`` would cost it resident memory.
+    """
+
+    stdout: str = ""
+    stdout_total: int = 0
+    error: str | None = None
+    final: str | None = None
+    duration: float = 0.0
+    timed_out: bool = False
+    state_lost: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stdout": self.stdout,
+            "stdout_total": self.stdout_total,
+            "error": self.error,
+            "final": self.final,
+            "duration": self.duration,
+            "timed_out": self.timed_out,
+            "state_lost": self.state_lost,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CellResult:
+        return cls(
+            stdout=str(d.get("stdout", "")),
+            stdout_total=int(d.get("stdout_total", 0)),
+            error=d.get("error"),
+            final=d.get("final"),
+            duration=float(d.get("duration", 0.0)),
+            timed_out=bool(d.get("timed_out", False)),
+            state_lost=bool(d.get("state_lost", False)),
+            notes=[str(n) for n in d.get("notes", [])],
+        )
+
+
+@dataclass(slots=True)
+class ToolSpec:
+    """A host callable offered to the model. ``signature`` and ``doc`` go into the system prompt."""
+
+    name: str
+    doc: str
+    signature: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "doc": self.doc, "signature": self.signature}
+
+
+def tool_spec(fn: Callable[..., Any], name: str | None = None) -> ToolSpec:
+    import inspect
+
+    name = name or fn.__name__
+    if not name.isidentifier() or name in RESERVED:
+        raise ValueError(f"tool name {name!r} must be a Python identifier and not one of {RESERVED}")
+    try:
+        sig = str(inspect.signature(fn, eval_str=True))
+    except Exception:
+        try:
+            sig = str(inspect.signature(fn))
+        except (TypeError, ValueError):
+            sig = "(*args, **kwargs)"
+    return ToolSpec(name, inspect.getdoc(fn) or "", sig)
 
 
 class REPL(Protocol):

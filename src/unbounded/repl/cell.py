@@ -14,55 +14,20 @@ import io
 import linecache
 import time
 import traceback
-from dataclasses import dataclass, field
-from typing import Any
 
-from .namespace import FinalSignal, NamespaceState
+from .._lazy import TYPE_CHECKING
+from .namespace import FinalSignal
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .namespace import NamespaceState
 
 MAX_TRACEBACK_CHARS = 3000
 
 
 class CellInterrupted(BaseException):
     """Raised inside a cell when it runs past its time or CPU limit."""
-
-
-@dataclass(slots=True)
-class CellResult:
-    """What running one cell produced. ``stdout`` is capped; ``stdout_total`` is the full size."""
-
-    stdout: str = ""
-    stdout_total: int = 0
-    error: str | None = None
-    final: str | None = None
-    duration: float = 0.0
-    timed_out: bool = False
-    state_lost: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "stdout": self.stdout,
-            "stdout_total": self.stdout_total,
-            "error": self.error,
-            "final": self.final,
-            "duration": self.duration,
-            "timed_out": self.timed_out,
-            "state_lost": self.state_lost,
-            "notes": list(self.notes),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CellResult:
-        return cls(
-            stdout=str(d.get("stdout", "")),
-            stdout_total=int(d.get("stdout_total", 0)),
-            error=d.get("error"),
-            final=d.get("final"),
-            duration=float(d.get("duration", 0.0)),
-            timed_out=bool(d.get("timed_out", False)),
-            state_lost=bool(d.get("state_lost", False)),
-            notes=[str(n) for n in d.get("notes", [])],
-        )
 
 
 class CappedWriter(io.TextIOBase):
@@ -172,22 +137,42 @@ def format_error(exc: BaseException, filename_prefix: str = "<cell") -> str:
     return text.rstrip()
 
 
-def run_cell(state: NamespaceState, code: str, cell_name: str, out: CappedWriter) -> CellResult:
-    """Execute ``code`` in ``state.namespace`` with print output going to ``out`` (set up by the caller)."""
+def new_result(**fields: Any) -> dict[str, Any]:
+    """A cell outcome in its wire form (the fields of ``CellResult``, which reads it back)."""
+    result: dict[str, Any] = {
+        "stdout": "",
+        "stdout_total": 0,
+        "error": None,
+        "final": None,
+        "duration": 0.0,
+        "timed_out": False,
+        "state_lost": False,
+        "notes": [],
+    }
+    result.update(fields)
+    return result
+
+
+def run_cell(state: NamespaceState, code: str, cell_name: str, out: CappedWriter) -> dict[str, Any]:
+    """Execute ``code`` in ``state.namespace`` with print output going to ``out`` (set up by the caller).
+
+    Returns the outcome as a plain dict (``new_result``): the worker sends it as it is, the
+    in-process REPL wraps it in a ``CellResult``.
+    """
     started = time.perf_counter()
-    result = CellResult()
+    result = new_result()
     state.final.answer = None
     linecache.cache[cell_name] = (len(code), None, code.splitlines(True), cell_name)
     try:
         tree = ast.parse(code, filename=cell_name, mode="exec")
     except SyntaxError as exc:
-        result.error = format_error(exc)
-        result.duration = time.perf_counter() - started
+        result["error"] = format_error(exc)
+        result["duration"] = time.perf_counter() - started
         return result
     shield = _Shield(set(state.builtins))
     tree = shield.filter(tree)
     if shield.dropped:
-        result.notes.append(
+        result["notes"].append(
             "ignored your definition of "
             + ", ".join(sorted(set(shield.dropped)))
             + ": these names are built into the REPL already; call them directly"
@@ -203,22 +188,22 @@ def run_cell(state: NamespaceState, code: str, cell_name: str, out: CappedWriter
             if value is not None:
                 out.write(_display(value) + "\n")
     except FinalSignal as sig:
-        result.final = sig.answer
+        result["final"] = sig.answer
     except CellInterrupted as exc:
-        result.timed_out = True
-        result.error = f"{exc.args[0] if exc.args else 'cell interrupted'}"
+        result["timed_out"] = True
+        result["error"] = f"{exc.args[0] if exc.args else 'cell interrupted'}"
     except KeyboardInterrupt:
-        result.timed_out = True
-        result.error = "cell interrupted (time limit); variables defined so far are kept"
+        result["timed_out"] = True
+        result["error"] = "cell interrupted (time limit); variables defined so far are kept"
     except BaseException as exc:  # model code may raise anything, SystemExit included
-        result.error = format_error(exc)
+        result["error"] = format_error(exc)
     finally:
         restored = state.restore_reserved()
         if restored:
-            result.notes.append("restored built-in name(s) " + ", ".join(restored) + " that the code replaced")
-    if result.final is None and state.final.answer is not None:
-        result.final = state.final.answer
-    result.duration = time.perf_counter() - started
+            result["notes"].append("restored built-in name(s) " + ", ".join(restored) + " that the code replaced")
+    if result["final"] is None and state.final.answer is not None:
+        result["final"] = state.final.answer
+    result["duration"] = time.perf_counter() - started
     return result
 
 

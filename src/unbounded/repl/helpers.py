@@ -7,20 +7,24 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from collections import namedtuple
+from collections.abc import Mapping
+
+from .._lazy import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 
-class GrepMatch(NamedTuple):
+class GrepMatch(namedtuple("GrepMatch", "key offset line match text")):
     """One regex hit. ``offset`` is the character offset of the match in its text; ``key`` names the
     document (dict key or list index) when grepping a collection; ``line`` is the hit's line number
-    (1-based) and ``text`` the matching line, with ``context_lines`` around it when asked."""
+    (1-based) and ``text`` the matching line, with ``context_lines`` around it when asked.
 
-    key: Any
-    offset: int
-    line: int
-    match: str
-    text: str
+    (``collections.namedtuple``, not ``typing.NamedTuple``: the worker stays free of ``typing``.)"""
+
+    __slots__ = ()
 
     def __repr__(self) -> str:
         where = f"{self.key!r} " if self.key is not None else ""

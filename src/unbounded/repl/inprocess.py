@@ -16,9 +16,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from .base import Limits, SubCallHandler, VariableError
-from .cell import CappedWriter, CellInterrupted, CellResult, run_cell
-from .namespace import NamespaceState, ToolSpec, build_namespace
+from .base import CellResult, Limits, SubCallHandler, ToolSpec, VariableError
+from .cell import CappedWriter, CellInterrupted, run_cell
+from .namespace import NamespaceState, build_namespace
 
 _current_sink: contextvars.ContextVar[CappedWriter | None] = contextvars.ContextVar("unbounded_sink", default=None)
 _install_lock = threading.Lock()
@@ -71,7 +71,7 @@ class InProcessREPL:
         self._handler: SubCallHandler | None = None
         self._cell_id: str | None = None
         self._context: Any = None
-        self._tools: Sequence[ToolSpec] = ()
+        self._tools: dict[str, str] = {}
         self._sub_calls = True
         self._counter = 0
         self._lock = asyncio.Lock()
@@ -82,8 +82,9 @@ class InProcessREPL:
         _install_routing()
         self._loop = asyncio.get_running_loop()
         self._handler = handler
-        self._context, self._tools, self._sub_calls = context, tools, sub_calls
-        self.state = build_namespace(context, self._call, tools, sub_calls=sub_calls)
+        self._context, self._sub_calls = context, sub_calls
+        self._tools = {t.name: t.doc for t in tools}
+        self.state = build_namespace(context, self._call, self._tools, sub_calls=sub_calls)
 
     def _call(self, kind: str, payload: dict[str, Any]) -> Any:
         from .namespace import SubCallError
@@ -113,7 +114,7 @@ class InProcessREPL:
                 token = _current_sink.set(out)
                 box["tid"] = threading.get_ident()
                 try:
-                    box["result"] = run_cell(state, code, name, out)
+                    box["result"] = CellResult.from_dict(run_cell(state, code, name, out))
                 except BaseException as exc:  # an async exception that landed outside run_cell's try
                     box["result"] = CellResult(error=str(exc) or type(exc).__name__, timed_out=True)
                 finally:

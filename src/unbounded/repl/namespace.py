@@ -2,15 +2,19 @@
 
 Sub-calls go through ``call(kind, payload)``, a blocking function the REPL supplies: the process
 worker sends a frame to the host; the in-process REPL schedules a coroutine on the host's loop.
-This module never imports the engine.
+This module never imports the engine, and (like everything the REPL worker loads) stays free of
+``typing`` and ``dataclasses``: each costs the worker's resident memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+
+from .._lazy import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
 
 from .helpers import chunks, describe_value, format_final, grep
 
@@ -27,7 +31,8 @@ RESERVED = (
     "chunks",
 )
 
-SubCall = Callable[[str, dict[str, Any]], Any]
+if TYPE_CHECKING:
+    SubCall = Callable[[str, dict[str, Any]], Any]
 
 
 class FinalSignal(BaseException):
@@ -42,44 +47,24 @@ class SubCallError(RuntimeError):
     """A sub-call (llm_query, rlm_query, a tool) failed; the message says why."""
 
 
-@dataclass(slots=True)
-class ToolSpec:
-    """A host callable offered to the model. ``signature`` and ``doc`` go into the system prompt."""
-
-    name: str
-    doc: str
-    signature: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "doc": self.doc, "signature": self.signature}
-
-
-def tool_spec(fn: Callable[..., Any], name: str | None = None) -> ToolSpec:
-    import inspect
-
-    name = name or fn.__name__
-    if not name.isidentifier() or name in RESERVED:
-        raise ValueError(f"tool name {name!r} must be a Python identifier and not one of {RESERVED}")
-    try:
-        sig = str(inspect.signature(fn, eval_str=True))
-    except Exception:
-        try:
-            sig = str(inspect.signature(fn))
-        except (TypeError, ValueError):
-            sig = "(*args, **kwargs)"
-    return ToolSpec(name, inspect.getdoc(fn) or "", sig)
-
-
-@dataclass
 class FinalBox:
-    answer: str | None = None
+    """Where FINAL / FINAL_VAR leave the answer, so a cell that swallows FinalSignal still ends the run."""
+
+    __slots__ = ("answer",)
+
+    def __init__(self) -> None:
+        self.answer: str | None = None
 
 
-@dataclass
 class NamespaceState:
-    namespace: dict[str, Any]
-    final: FinalBox
-    builtins: dict[str, Any] = field(default_factory=dict)
+    """The model's persistent namespace, the final-answer box, and the REPL's own names in it."""
+
+    __slots__ = ("builtins", "final", "namespace")
+
+    def __init__(self, namespace: dict[str, Any], final: FinalBox, builtins: dict[str, Any]) -> None:
+        self.namespace = namespace
+        self.final = final
+        self.builtins = builtins
 
     def restore_reserved(self) -> list[str]:
         """Put back any reserved name the model replaced; returns the names restored."""
@@ -94,7 +79,7 @@ class NamespaceState:
 def build_namespace(
     context: Any,
     call: SubCall,
-    tools: Sequence[ToolSpec] = (),
+    tools: Mapping[str, str] | None = None,
     *,
     sub_calls: bool = True,
 ) -> NamespaceState:
@@ -156,12 +141,12 @@ def build_namespace(
 
     _grep.__doc__ = grep.__doc__
 
-    def make_tool(spec: ToolSpec) -> Callable[..., Any]:
+    def make_tool(name: str, doc: str) -> Callable[..., Any]:
         def tool(*args: Any, **kwargs: Any) -> Any:
-            return call("tool", {"name": spec.name, "args": list(args), "kwargs": kwargs})
+            return call("tool", {"name": name, "args": list(args), "kwargs": kwargs})
 
-        tool.__name__ = spec.name
-        tool.__doc__ = spec.doc
+        tool.__name__ = name
+        tool.__doc__ = doc
         return tool
 
     ns["context"] = context
@@ -174,8 +159,8 @@ def build_namespace(
     }
     if sub_calls:
         builtins.update(llm_query=llm_query, llm_batch=llm_batch, rlm_query=rlm_query, rlm_batch=rlm_batch)
-    for spec in tools:
-        builtins[spec.name] = make_tool(spec)
+    for name, doc in (tools or {}).items():
+        builtins[name] = make_tool(name, doc)
     ns.update(builtins)
     state = NamespaceState(ns, box, builtins)
     return state

@@ -21,11 +21,8 @@ import contextlib
 import itertools
 import json
 import os
-import pickle
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,9 +30,7 @@ from typing import Any
 
 from ..errors import ContextError, REPLError
 from . import sandbox
-from .base import Limits, SubCallHandler, VariableError
-from .cell import CellResult
-from .namespace import ToolSpec
+from .base import CellResult, Limits, SubCallHandler, ToolSpec, VariableError
 from .protocol import (
     CALL_KINDS,
     EXIT_DROP_UNUSABLE,
@@ -51,7 +46,7 @@ from .protocol import (
 _SAFE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
 _PKG_PARENT = str(Path(__file__).resolve().parents[2])
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from unbounded.repl.worker import main; main()"
-_WRITE_CHUNK = 1024 * 1024
+_WRITE_CHUNK = 64 * 1024
 #: Sub-calls one worker may have in flight; more are answered with an error at once.
 MAX_PENDING_CALLS = 1024
 #: Seconds to wait for a ``get``/``set`` answer (they run between cells, so they are quick).
@@ -63,9 +58,9 @@ def write_context_file(context: Any, folder: Path) -> tuple[Path, str]:
     """Write the context once for the worker: UTF-8 text, JSON, or pickle as a last resort."""
     if isinstance(context, str):
         path = folder / "context.txt"
-        if context.isascii() and _write_ascii_buffer(context, path):
-            return path, "ascii"
-        with open(path, "wb") as fh:
+        # Small slices, each encoded and written at once: the host holds one 64 KiB piece beyond
+        # the text, and malloc keeps no large block afterwards.
+        with open(path, "wb", buffering=0) as fh:
             for i in range(0, len(context), _WRITE_CHUNK):
                 fh.write(context[i : i + _WRITE_CHUNK].encode("utf-8", "surrogatepass"))
         # str.isascii() is O(1) in CPython; ASCII text can be loaded without a second copy.
@@ -77,6 +72,8 @@ def write_context_file(context: Any, folder: Path) -> tuple[Path, str]:
         return path, "json"
     except (TypeError, ValueError, RecursionError):
         path.unlink(missing_ok=True)
+    import pickle  # only for contexts JSON cannot carry; kept off the common path (memory)
+
     path = folder / "context.pickle"
     try:
         with open(path, "wb") as fh:
@@ -90,21 +87,24 @@ def write_context_file(context: Any, folder: Path) -> tuple[Path, str]:
     return path, "pickle"
 
 
-def _write_ascii_buffer(text: str, path: Path) -> bool:
-    """Write an ASCII str's own buffer to ``path`` without encoding copies (CPython only)."""
-    if sys.implementation.name != "cpython" or not text:
-        return False
-    import ctypes
+def private_temp_dir(prefix: str) -> Path:
+    """A new mode-0700 directory in the temp folder (``TMPDIR``, ``TEMP``, ``TMP``, then ``/tmp``).
 
-    offset = sys.getsizeof("") - 1
-    view = memoryview((ctypes.c_char * len(text)).from_address(id(text) + offset)).cast("B")
-    try:
-        with open(path, "wb", buffering=0) as fh:
-            for i in range(0, len(text), _WRITE_CHUNK):
-                fh.write(view[i : i + _WRITE_CHUNK])
-    finally:
-        view.release()
-    return True
+    What ``tempfile.mkdtemp`` does, without importing ``tempfile``: it pulls in shutil, random, bz2
+    and lzma, ~1 MB resident in the host, which counts against the context-size memory target.
+    """
+    candidates = [os.environ.get(k) for k in ("TMPDIR", "TEMP", "TMP")] + ["/tmp", "/var/tmp", os.getcwd()]
+    for base in candidates:
+        if not base or not os.path.isdir(base) or not os.access(base, os.W_OK | os.X_OK):
+            continue
+        for _ in range(100):
+            path = Path(base, prefix + os.urandom(6).hex())
+            try:
+                path.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            return path.resolve()
+    raise REPLError("no writable temporary folder for the REPL worker: set TMPDIR to one")
 
 
 def scrubbed_env(workdir: Path) -> dict[str, str]:
@@ -176,7 +176,7 @@ class ProcessREPL:
         self._handler = handler
         self._tool_names = frozenset(t.name for t in tools)
         self._kinds = CALL_KINDS if sub_calls else ("tool",)
-        self.root = Path(tempfile.mkdtemp(prefix="unbounded-repl-"))
+        self.root = private_temp_dir("unbounded-repl-")
         os.chmod(self.root, 0o711)  # a worker with its own uid may pass through, not list
         ctx_dir = self.root / "ctx"
         ctx_dir.mkdir(mode=0o755)
@@ -323,6 +323,8 @@ class ProcessREPL:
     async def close(self) -> None:
         await self._kill()
         if self.root is not None:
+            import shutil  # late: see private_temp_dir
+
             await asyncio.to_thread(shutil.rmtree, self.root, True)
             self.root = None
             self.workdir = None

@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import os
 import struct
-from typing import TYPE_CHECKING, Any
+
+from .._lazy import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import asyncio
+    from typing import Any
 
 HEADER = struct.Struct(">I")
 DEFAULT_MAX_FRAME = 256 * 1024 * 1024

@@ -27,10 +27,13 @@ import signal
 import sys
 import threading
 import time
-from typing import Any
 
-from .cell import CappedWriter, CellInterrupted, CellResult, run_cell
-from .namespace import SubCallError, ToolSpec, build_namespace
+from .._lazy import TYPE_CHECKING
+from .cell import CappedWriter, CellInterrupted, new_result, run_cell
+from .namespace import SubCallError, build_namespace
+
+if TYPE_CHECKING:
+    from typing import Any
 from .protocol import EXIT_DROP_UNUSABLE, FrameError, read_frame_fd, write_frame_fd
 
 _PR_SET_PDEATHSIG = 1
@@ -136,7 +139,7 @@ class Worker:
     def init(self, frame: dict[str, Any]) -> None:
         started = time.perf_counter()
         context = load_context_file(frame["context_path"], frame["context_format"])
-        tools = [ToolSpec(**t) for t in frame.get("tools", [])]
+        tools = {str(t["name"]): str(t.get("doc", "")) for t in frame.get("tools", [])}
         self.state = build_namespace(context, self.call, tools, sub_calls=bool(frame.get("sub_calls", True)))
         del context
         limits = frame.get("limits", {})
@@ -177,22 +180,22 @@ class Worker:
         out = CappedWriter(self.max_output_chars)
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = out
-        result: CellResult
+        result: dict[str, Any]
         try:
             self.in_cell = True
             self._arm()
             result = run_cell(self.state, frame["code"], f"<cell-{frame.get('id')}>", out)
         except CellInterrupted as exc:  # landed outside the cell's own try
-            result = CellResult(error=str(exc), timed_out=True)
+            result = new_result(error=str(exc), timed_out=True)
         finally:
             if os.getpid() != self.pid:
                 os._exit(0)  # a process forked by the cell ran off its end: it has nothing to report
             self.in_cell = False
             self._disarm()
             sys.stdout, sys.stderr = saved
-        result.stdout = out.getvalue()
-        result.stdout_total = out.total
-        self.send({"op": "result", "id": frame.get("id"), **result.to_dict()})
+        result["stdout"] = out.getvalue()
+        result["stdout_total"] = out.total
+        self.send({"op": "result", "id": frame.get("id"), **result})
 
     def get(self, frame: dict[str, Any]) -> None:
         name = frame.get("name", "")
@@ -268,7 +271,7 @@ def load_context_file(path: str, fmt: str) -> Any:
     raise ValueError(f"unknown context format {fmt!r}")
 
 
-_READ_CHUNK = 1024 * 1024
+_READ_CHUNK = 64 * 1024  # below malloc's mmap threshold: the per-chunk ASCII check leaves no big block behind
 
 
 def _load_ascii(path: str) -> str | None:

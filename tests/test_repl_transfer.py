@@ -1,0 +1,122 @@
+"""How the context reaches the worker, and what the worker and host load to get there.
+
+The context is written once by the host and read once by the worker, in 64 KiB pieces so neither
+side holds a second copy. The memory target (peak RSS of host + worker <= 3x the context) also
+depends on what each side imports, so the import closures are pinned here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from unbounded.repl import sandbox
+from unbounded.repl.process import _PKG_PARENT, private_temp_dir, write_context_file
+from unbounded.repl.worker import _READ_CHUNK, load_context_file
+
+
+def test_ascii_text_crosses_in_pieces_of_any_remainder(tmp_path: Path) -> None:
+    text = "".join(chr(32 + i % 95) for i in range(3 * _READ_CHUNK + 17))
+    path, fmt = write_context_file(text, tmp_path)
+    assert fmt == "ascii" and path.stat().st_size == len(text)
+    loaded = load_context_file(str(path), fmt)
+    assert loaded == text and loaded.isascii()
+
+
+@pytest.mark.parametrize("char", ["é", "€", "😀", "\udc80"])
+def test_non_ascii_text_survives_chunk_boundaries(tmp_path: Path, char: str) -> None:
+    # A wide character on each side of every 64 KiB boundary of the writer; a lone surrogate too.
+    head = "a" * (64 * 1024 - 1)
+    text = (head + char) * 3 + char + "tail"
+    path, fmt = write_context_file(text, tmp_path)
+    assert fmt == "text"
+    assert load_context_file(str(path), fmt) == text
+
+
+def test_empty_text(tmp_path: Path) -> None:
+    path, fmt = write_context_file("", tmp_path)
+    assert load_context_file(str(path), fmt) == ""
+
+
+def test_a_file_marked_ascii_with_a_wide_byte_is_decoded_instead(tmp_path: Path) -> None:
+    path = tmp_path / "context.txt"
+    text = "x" * (_READ_CHUNK + 5) + "ü" + "y" * 10
+    path.write_bytes(text.encode("utf-8"))
+    assert load_context_file(str(path), "ascii") == text
+
+
+@pytest.mark.parametrize("context", [{"a.txt": "one", "b.txt": "twö"}, ["x", "y"], {"n": [1, 2.5, None]}])
+def test_structured_contexts_round_trip(tmp_path: Path, context: object) -> None:
+    path, fmt = write_context_file(context, tmp_path)
+    assert fmt == "json" and load_context_file(str(path), fmt) == context
+
+
+def _modules_after(code: str) -> set[str]:
+    """The modules a fresh isolated interpreter holds after ``code`` (which may print them itself)."""
+    script = f"import sys, json\nsys.path.insert(0, {_PKG_PARENT!r})\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return set(json.loads(out.stdout.strip().splitlines()[0]))
+
+
+def test_the_worker_imports_no_typing_dataclasses_or_inspect() -> None:
+    """Each of these costs every worker resident memory; none is needed to load a context or run a cell."""
+    loaded = _modules_after("import unbounded.repl.worker")
+    assert "unbounded.repl.worker" in loaded
+    heavy = {"typing", "dataclasses", "inspect", "pickle", "tempfile", "shutil", "asyncio", "unbounded.repl.base"}
+    assert not heavy & loaded, sorted(heavy & loaded)
+
+
+def test_a_running_process_repl_keeps_tempfile_shutil_pickle_and_ctypes_out_of_the_host() -> None:
+    """While the worker holds the context (the memory peak), the host has not loaded these (~1.5 MB)."""
+    loaded = _modules_after(
+        "import asyncio\n"
+        "from unbounded.repl import make_repl\n"
+        "async def handler(kind, payload, cell):\n"
+        "    return ''\n"
+        "async def go():\n"
+        "    r = make_repl('process')\n"
+        "    await r.start('x' * 100_000, handler)\n"
+        "    res = await r.run('print(len(context))')\n"
+        "    assert res.stdout.strip() == '100000', res\n"
+        "    print(json.dumps(sorted(sys.modules)))\n"
+        "    await r.close()\n"
+        "asyncio.run(go())"
+    )
+    assert "unbounded.repl.process" in loaded
+    heavy = {"tempfile", "shutil", "pickle", "ctypes", "random", "bz2", "lzma"}
+    assert not heavy & loaded, sorted(heavy & loaded)
+
+
+def test_private_temp_dir_is_new_and_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    a = private_temp_dir("unbounded-test-")
+    b = private_temp_dir("unbounded-test-")
+    assert a != b and a.parent == tmp_path.resolve() and a.name.startswith("unbounded-test-")
+    assert stat.S_IMODE(a.stat().st_mode) == 0o700
+
+
+def test_private_temp_dir_skips_a_missing_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "gone"))
+    monkeypatch.setenv("TEMP", str(tmp_path))
+    assert private_temp_dir("unbounded-test-").parent == tmp_path.resolve()
+
+
+def test_which_finds_executables_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    tool = tmp_path / "tool"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    (tmp_path / "folder").mkdir(mode=0o755)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(tmp_path / "nowhere"), str(tmp_path)]))
+    assert sandbox.which("tool") == str(tool)
+    assert sandbox.which("plain") is None
+    assert sandbox.which("folder") is None
+    assert sandbox.which("absent") is None
