@@ -120,3 +120,17 @@ def test_which_finds_executables_only(tmp_path: Path, monkeypatch: pytest.Monkey
     assert sandbox.which("plain") is None
     assert sandbox.which("folder") is None
     assert sandbox.which("absent") is None
+
+
+def test_the_worker_cell_outcome_and_cell_result_have_the_same_fields() -> None:
+    """The worker builds outcomes as dicts (no dataclasses there); the host reads them into CellResult."""
+    from dataclasses import fields
+
+    from unbounded.repl.base import CellResult
+    from unbounded.repl.cell import new_result
+
+    assert set(new_result()) == {f.name for f in fields(CellResult)}
+    assert CellResult.from_dict(new_result()) == CellResult()
+    full = new_result(stdout="x", stdout_total=1, error="e", final="f", duration=0.5, timed_out=True, state_lost=True)
+    full["notes"] = ["n"]
+    assert CellResult.from_dict(full).to_dict() == full
