@@ -29,14 +29,45 @@ def test_ascii_text_crosses_in_pieces_of_any_remainder(tmp_path: Path) -> None:
     assert loaded == text and loaded.isascii()
 
 
-@pytest.mark.parametrize("char", ["é", "€", "😀", "\udc80"])
-def test_non_ascii_text_survives_chunk_boundaries(tmp_path: Path, char: str) -> None:
-    # A wide character on each side of every 64 KiB boundary of the writer; a lone surrogate too.
+@pytest.mark.parametrize(("char", "kind"), [("é", 1), ("€", 2), ("😀", 4), ("\udc80", 2)])
+def test_non_ascii_text_is_rebuilt_in_its_own_layout_across_pieces(tmp_path: Path, char: str, kind: int) -> None:
+    # A wide character on each side of every 64 KiB boundary; a lone surrogate too (surrogatepass).
     head = "a" * (64 * 1024 - 1)
     text = (head + char) * 3 + char + "tail"
     path, fmt = write_context_file(text, tmp_path)
-    assert fmt == "text"
-    assert load_context_file(str(path), fmt) == text
+    assert fmt == f"ucs{kind}:{len(text)}"
+    loaded = load_context_file(str(path), fmt)
+    # Equal, and built the way CPython builds it (same layout, so same size and hash).
+    assert loaded == text and sys.getsizeof(loaded) == sys.getsizeof(text) and hash(loaded) == hash(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "announced"),
+    [
+        ("a€b", "ucs1:3"),  # '€' has no latin-1 layout
+        ("a😀b", "ucs2:3"),  # an astral character takes two UTF-16 units: too long
+        ("aéb", "ucs1:4"),  # shorter than announced
+        ("aéb", "ucs1:2"),  # longer than announced
+        ("aéb", "ucs3:3"),  # no such kind
+        ("aéb", "ucs1:x"),  # not a length
+        ("aéb", "ucs2:3"),  # the text fits a narrower kind: the str would not be canonical
+        ("a€b", "ucs4:3"),
+    ],
+)
+def test_a_text_file_that_does_not_match_its_announced_layout_is_decoded_plainly(
+    tmp_path: Path, text: str, announced: str
+) -> None:
+    path = tmp_path / "context.txt"
+    path.write_bytes(text.encode("utf-8"))
+    assert load_context_file(str(path), announced) == text
+
+
+def test_a_str_subclass_is_sent_as_plain_text(tmp_path: Path) -> None:
+    class Tagged(str):
+        pass
+
+    path, fmt = write_context_file(Tagged("aéb" * 100), tmp_path)
+    assert fmt == "text" and load_context_file(str(path), fmt) == "aéb" * 100
 
 
 def test_empty_text(tmp_path: Path) -> None:

@@ -55,7 +55,10 @@ _STDERR_TAIL = 4096
 
 
 def write_context_file(context: Any, folder: Path) -> tuple[Path, str]:
-    """Write the context once for the worker: UTF-8 text, JSON, or pickle as a last resort."""
+    """Write the context once for the worker: UTF-8 text, JSON, or pickle as a last resort.
+
+    Returns the file and its format for ``worker.load_context_file``.
+    """
     if isinstance(context, str):
         path = folder / "context.txt"
         # Small slices, each encoded and written at once: the host holds one 64 KiB piece beyond
@@ -63,8 +66,7 @@ def write_context_file(context: Any, folder: Path) -> tuple[Path, str]:
         with open(path, "wb", buffering=0) as fh:
             for i in range(0, len(context), _WRITE_CHUNK):
                 fh.write(context[i : i + _WRITE_CHUNK].encode("utf-8", "surrogatepass"))
-        # str.isascii() is O(1) in CPython; ASCII text can be loaded without a second copy.
-        return path, "ascii" if context.isascii() else "text"
+        return path, text_format(context)
     path = folder / "context.json"
     try:
         with open(path, "w", encoding="utf-8") as fh:
@@ -85,6 +87,22 @@ def write_context_file(context: Any, folder: Path) -> tuple[Path, str]:
             "convert it to str, list or dict, or use repl='inprocess'"
         ) from exc
     return path, "pickle"
+
+
+def text_format(text: str) -> str:
+    """How the worker can rebuild ``text`` from its UTF-8 file without a second copy.
+
+    ``ascii`` (``str.isascii`` is O(1) in CPython), or ``ucs<kind>:<length>`` with the bytes per
+    character of CPython's layout for this str, so the worker can allocate the str up front and
+    decode into it; ``text`` where the layout is unknown (another interpreter).
+    """
+    if text.isascii():
+        return "ascii"
+    if sys.implementation.name != "cpython" or type(text) is not str:  # a subclass has another layout
+        return "text"
+    header = sys.getsizeof("\xe9") - 2  # a compact non-ASCII str: header, then (length + 1) characters
+    kind, rest = divmod(sys.getsizeof(text) - header, len(text) + 1)
+    return f"ucs{kind}:{len(text)}" if not rest and kind in (1, 2, 4) else "text"
 
 
 def private_temp_dir(prefix: str) -> Path:
