@@ -9,8 +9,9 @@ import pytest
 from unbounded.bench import overhead
 
 
-def test_the_context_measure_runs_in_a_fresh_process_and_reads_both_sides() -> None:
-    c = overhead.bench_context(2)
+@pytest.mark.parametrize("latin1", [False, True])
+def test_the_context_measure_runs_in_a_fresh_process_and_reads_both_sides(latin1: bool) -> None:
+    c = overhead.bench_context(2, latin1)
     assert 1.99 < c["context_mb"] <= 2.0
     assert c["first_call_s"] > 0
     # The host holds the context, the worker tree (worker + any sandbox processes) a second copy.
@@ -19,8 +20,9 @@ def test_the_context_measure_runs_in_a_fresh_process_and_reads_both_sides() -> N
 
 
 def test_the_cli_prints_every_figure_as_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert overhead.main(["--turns", "3", "--batch", "8", "--latency", "0.001", "--sizes", "1", "--json"]) == 0
+    argv = ["--turns", "3", "--batch", "8", "--latency", "0.001", "--sizes", "1", "--latin1-sizes", "1", "--json"]
+    assert overhead.main(argv) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"turns_process", "turns_inprocess", "batch", "context_1mb"}
+    assert set(out) == {"turns_process", "turns_inprocess", "batch", "context_1mb", "context_1mb_latin1"}
     assert out["batch"]["n"] == 8 and out["batch"]["max_in_flight"] >= 2
     assert out["turns_process"]["median_ms"] > 0
