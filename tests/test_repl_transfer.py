@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from unbounded.repl import sandbox
-from unbounded.repl.process import _PKG_PARENT, private_temp_dir, write_context_file
-from unbounded.repl.worker import _READ_CHUNK, load_context_file
+from unbounded.repl.process import _PKG_PARENT, private_temp_dir
+from unbounded.repl.transfer import CHUNK as _READ_CHUNK
+from unbounded.repl.transfer import load_context_file, write_context_file
 
 
 def test_ascii_text_crosses_in_pieces_of_any_remainder(tmp_path: Path) -> None:
@@ -82,10 +83,52 @@ def test_a_file_marked_ascii_with_a_wide_byte_is_decoded_instead(tmp_path: Path)
     assert load_context_file(str(path), "ascii") == text
 
 
-@pytest.mark.parametrize("context", [{"a.txt": "one", "b.txt": "twö"}, ["x", "y"], {"n": [1, 2.5, None]}])
-def test_structured_contexts_round_trip(tmp_path: Path, context: object) -> None:
-    path, fmt = write_context_file(context, tmp_path)
-    assert fmt == "json" and load_context_file(str(path), fmt) == context
+@pytest.mark.parametrize(
+    ("context", "fmt"),
+    [
+        ({"a.txt": "one", "b.txt": "twö", "ç/€.md": ""}, "docdict"),
+        (["x", "", "y😀"], "doclist"),
+        ({"n": [1, 2.5, None]}, "json"),
+        ([["nested"], "list"], "json"),
+        ({1: "int key"}, "json"),
+        ([], "json"),
+    ],
+)
+def test_structured_contexts_round_trip(tmp_path: Path, context: object, fmt: str) -> None:
+    path, got = write_context_file(context, tmp_path)
+    assert got == fmt
+    loaded = load_context_file(str(path), got)
+    assert loaded == (context if fmt != "json" or not isinstance(context, dict) else json.loads(json.dumps(context)))
+
+
+def test_documents_of_every_size_and_layout_round_trip(tmp_path: Path) -> None:
+    """Strings longer than one piece are filled in place (the non-ASCII ones with a patched header)."""
+    big = 3 * _READ_CHUNK + 11
+    docs = {
+        "ascii.txt": "a" * big,
+        "latin1.txt": ("é" + "b" * 1000) * (big // 1000),
+        "bmp.txt": ("€" + "c" * 1000) * (big // 1000),
+        "astral.txt": ("😀" + "d" * 1000) * (big // 1000),
+        "surrogate.txt": "\udc80" + "e" * big,
+        "small.txt": "tiny ü",
+        "empty.txt": "",
+    }
+    path, fmt = write_context_file(docs, tmp_path)
+    loaded = load_context_file(str(path), fmt)
+    assert fmt == "docdict" and loaded == docs and list(loaded) == list(docs)
+    for key, text in docs.items():
+        assert sys.getsizeof(loaded[key]) == sys.getsizeof(text) and hash(loaded[key]) == hash(text), key
+
+
+def test_a_truncated_documents_file_is_an_error_not_a_short_context(tmp_path: Path) -> None:
+    path, fmt = write_context_file(["a" * 100, "b" * 100_000], tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-10])
+    with pytest.raises(ValueError, match="ends inside"):
+        load_context_file(str(path), fmt)
+    path.write_bytes(data[: -len(data) + 120])  # inside the second record's header
+    with pytest.raises(ValueError, match="ends inside"):
+        load_context_file(str(path), fmt)
 
 
 def _modules_after(code: str) -> set[str]:

@@ -1,6 +1,6 @@
 """The default REPL: a separate, sandboxed worker process per RLM.
 
-The context is written once to a file in a private temp dir and loaded there (text via mmap), so a
+The context is written once to a file in a private temp dir and loaded there (``transfer.py``), so a
 400 MB context crosses no pipe. Sub-calls from model code arrive as frames and are served
 concurrently on the host's event loop. The host treats the worker as untrusted: every frame is
 size-limited and checked (``protocol.check_*``); one that breaks the protocol ends that worker, never
@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import os
 import signal
 import sys
@@ -42,67 +41,16 @@ from .protocol import (
     encode_frame,
     read_frame_async,
 )
+from .transfer import write_context_file
 
 _SAFE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
 _PKG_PARENT = str(Path(__file__).resolve().parents[2])
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from unbounded.repl.worker import main; main()"
-_WRITE_CHUNK = 64 * 1024
 #: Sub-calls one worker may have in flight; more are answered with an error at once.
 MAX_PENDING_CALLS = 1024
 #: Seconds to wait for a ``get``/``set`` answer (they run between cells, so they are quick).
 CONTROL_TIMEOUT = 30.0
 _STDERR_TAIL = 4096
-
-
-def write_context_file(context: Any, folder: Path) -> tuple[Path, str]:
-    """Write the context once for the worker: UTF-8 text, JSON, or pickle as a last resort.
-
-    Returns the file and its format for ``worker.load_context_file``.
-    """
-    if isinstance(context, str):
-        path = folder / "context.txt"
-        # Small slices, each encoded and written at once: the host holds one 64 KiB piece beyond
-        # the text, and malloc keeps no large block afterwards.
-        with open(path, "wb", buffering=0) as fh:
-            for i in range(0, len(context), _WRITE_CHUNK):
-                fh.write(context[i : i + _WRITE_CHUNK].encode("utf-8", "surrogatepass"))
-        return path, text_format(context)
-    path = folder / "context.json"
-    try:
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(context, fh, ensure_ascii=False)
-        return path, "json"
-    except (TypeError, ValueError, RecursionError):
-        path.unlink(missing_ok=True)
-    import pickle  # only for contexts JSON cannot carry; kept off the common path (memory)
-
-    path = folder / "context.pickle"
-    try:
-        with open(path, "wb") as fh:
-            pickle.dump(context, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        path.unlink(missing_ok=True)
-        raise ContextError(
-            f"context of type {type(context).__name__} cannot be sent to the REPL worker ({exc}); "
-            "convert it to str, list or dict, or use repl='inprocess'"
-        ) from exc
-    return path, "pickle"
-
-
-def text_format(text: str) -> str:
-    """How the worker can rebuild ``text`` from its UTF-8 file without a second copy.
-
-    ``ascii`` (``str.isascii`` is O(1) in CPython), or ``ucs<kind>:<length>`` with the bytes per
-    character of CPython's layout for this str, so the worker can allocate the str up front and
-    decode into it; ``text`` where the layout is unknown (another interpreter).
-    """
-    if text.isascii():
-        return "ascii"
-    if sys.implementation.name != "cpython" or type(text) is not str:  # a subclass has another layout
-        return "text"
-    header = sys.getsizeof("\xe9") - 2  # a compact non-ASCII str: header, then (length + 1) characters
-    kind, rest = divmod(sys.getsizeof(text) - header, len(text) + 1)
-    return f"ucs{kind}:{len(text)}" if not rest and kind in (1, 2, 4) else "text"
 
 
 def private_temp_dir(prefix: str) -> Path:

@@ -14,13 +14,11 @@ Imports nothing from the engine.
 
 from __future__ import annotations
 
-import codecs
 import ctypes
 import faulthandler
 import itertools
 import json
 import math
-import mmap
 import os
 import queue
 import resource
@@ -36,6 +34,7 @@ from .namespace import SubCallError, build_namespace
 if TYPE_CHECKING:
     from typing import Any
 from .protocol import EXIT_DROP_UNUSABLE, FrameError, read_frame_fd, write_frame_fd
+from .transfer import load_context_file
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
@@ -246,134 +245,6 @@ def _safe_repr(value: Any) -> str:
         return repr(value)
     except Exception as exc:
         return f"<unprintable {type(value).__name__}: {exc!r}>"
-
-
-def load_context_file(path: str, fmt: str) -> Any:
-    """Load the context the host wrote once (``process.write_context_file`` names the format).
-
-    Text is UTF-8 on disk. ``ascii`` and ``ucs<kind>:<chars>`` (the layout of the host's str) are read
-    in 64 KiB pieces straight into a new str of the right size, so the worker holds the text once;
-    plain ``text`` is decoded from an mmap (the file's pages and the str at once). Lists and dicts
-    come as JSON, anything else as pickle.
-    """
-    if fmt == "ascii" or fmt.startswith("ucs"):
-        loaded = _load_ascii(path) if fmt == "ascii" else _load_wide(path, fmt)
-        if loaded is not None:
-            return loaded
-        fmt = "text"
-    if fmt == "text":
-        size = os.path.getsize(path)
-        if size == 0:
-            return ""
-        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            return str(mm, "utf-8", "surrogatepass")
-    if fmt == "json":
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    if fmt == "pickle":
-        import pickle
-
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
-    raise ValueError(f"unknown context format {fmt!r}")
-
-
-_READ_CHUNK = 64 * 1024  # below malloc's mmap threshold: the per-chunk work leaves no big block behind
-#: The codec whose output is CPython's in-memory layout for each str kind (bytes per character).
-_LAYOUT_CODECS = {1: "latin-1", 2: "utf-16-le", 4: "utf-32-le"}
-_KIND_MAXCHAR = {1: 0xFF, 2: 0xFFFF, 4: 0x10FFFF}
-
-
-def _new_str(chars: int, maxchar: int) -> tuple[str, memoryview]:
-    """An uninitialised compact str (``PyUnicode_New``) and a writable view of its character data.
-
-    CPython lays a compact str out as a fixed header followed by the characters, one to four bytes
-    each; the header of an ASCII str is shorter than the others'. Filling the buffer in place is what
-    lets a context be loaded without holding its bytes and its str at once.
-    """
-    new = ctypes.pythonapi.PyUnicode_New
-    new.restype = ctypes.py_object
-    new.argtypes = [ctypes.c_ssize_t, ctypes.c_uint32]
-    text = new(chars, maxchar)
-    kind = 1 if maxchar <= 0xFF else 2 if maxchar <= 0xFFFF else 4
-    header = sys.getsizeof("") - 1 if maxchar < 0x80 else sys.getsizeof("\xe9") - 2
-    view = memoryview((ctypes.c_char * (chars * kind)).from_address(id(text) + header)).cast("B")
-    return text, view
-
-
-def _load_ascii(path: str) -> str | None:
-    """Read an ASCII file straight into a new str's buffer: peak memory is the text plus one piece.
-
-    Returns None (and the caller decodes normally) on another interpreter or if a non-ASCII byte
-    turns up.
-    """
-    if sys.implementation.name != "cpython":
-        return None
-    size = os.path.getsize(path)
-    if size == 0:
-        return ""
-    text, view = _new_str(size, 0x7F)
-    try:
-        with open(path, "rb", buffering=0) as fh:
-            pos = 0
-            while pos < size:
-                n = fh.readinto(view[pos : min(pos + _READ_CHUNK, size)])
-                if not n:
-                    return None
-                if not view[pos : pos + n].tobytes().isascii():
-                    return None
-                pos += n
-    finally:
-        view.release()
-    return text
-
-
-def _load_wide(path: str, fmt: str) -> str | None:
-    """Decode a UTF-8 file piece by piece into a new str of the host's kind and length (``ucs2:1234``).
-
-    Each decoded piece is re-encoded with the codec whose output is that kind's memory layout and
-    copied into place, so the worker never holds the file's bytes and the str together (an mmap
-    decode peaks at both, and more when the decoder widens its buffer). Returns None if the file
-    does not match what the host announced; the caller then decodes it the plain way.
-    """
-    try:
-        kind_text, chars_text = fmt[3:].split(":")
-        kind, chars = int(kind_text), int(chars_text)
-    except ValueError:
-        return None
-    if sys.implementation.name != "cpython" or kind not in _LAYOUT_CODECS or chars <= 0:
-        return None
-    codec = _LAYOUT_CODECS[kind]
-    text, view = _new_str(chars, _KIND_MAXCHAR[kind])
-    decoder = codecs.getincrementaldecoder("utf-8")("surrogatepass")
-    pos, size, widest = 0, chars * kind, 0
-    try:
-        with open(path, "rb", buffering=0) as fh:
-            while True:
-                block = fh.read(_READ_CHUNK)
-                piece = decoder.decode(block, final=not block)
-                widest = max(widest, _str_kind(piece))
-                raw = piece.encode(codec, "surrogatepass")
-                if pos + len(raw) > size:
-                    return None
-                view[pos : pos + len(raw)] = raw
-                pos += len(raw)
-                if not block:
-                    break
-    except UnicodeError:
-        return None
-    finally:
-        view.release()
-    # CPython compares strs by kind first: one stored wider than its widest character would not
-    # equal the same text built normally. So the text must really need the announced kind.
-    return text if pos == size and widest == kind else None
-
-
-def _str_kind(text: str) -> int:
-    """Bytes per character of a compact str (0 for ASCII), read off its size: O(1)."""
-    if text.isascii():
-        return 0
-    return (sys.getsizeof(text) - (sys.getsizeof("\xe9") - 2)) // (len(text) + 1)
 
 
 def set_memory_limit(headroom: int) -> None:
