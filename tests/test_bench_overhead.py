@@ -9,9 +9,9 @@ import pytest
 from unbounded.bench import overhead
 
 
-@pytest.mark.parametrize("latin1", [False, True])
-def test_the_context_measure_runs_in_a_fresh_process_and_reads_both_sides(latin1: bool) -> None:
-    c = overhead.bench_context(2, latin1)
+@pytest.mark.parametrize("shape", overhead.SHAPES)
+def test_the_context_measure_runs_in_a_fresh_process_and_reads_both_sides(shape: str) -> None:
+    c = overhead.bench_context(2, shape)
     assert 1.99 < c["context_mb"] <= 2.0
     assert c["first_call_s"] > 0
     # The host holds the context, the worker tree (worker + any sandbox processes) a second copy.
@@ -20,9 +20,16 @@ def test_the_context_measure_runs_in_a_fresh_process_and_reads_both_sides(latin1
 
 
 def test_the_cli_prints_every_figure_as_json(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--turns", "3", "--batch", "8", "--latency", "0.001", "--sizes", "1", "--latin1-sizes", "1", "--json"]
+    argv = ["--turns", "3", "--batch", "8", "--latency", "0.001", "--sizes", "1", "--shape-sizes", "1", "--json"]
     assert overhead.main(argv) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"turns_process", "turns_inprocess", "batch", "context_1mb", "context_1mb_latin1"}
+    assert set(out) == {
+        "turns_process",
+        "turns_inprocess",
+        "batch",
+        "context_1mb",
+        "context_1mb_latin1",
+        "context_1mb_files",
+    }
     assert out["batch"]["n"] == 8 and out["batch"]["max_in_flight"] >= 2
     assert out["turns_process"]["median_ms"] > 0

@@ -122,19 +122,29 @@ def bench_batch(n: int, latency: float, concurrency: int) -> dict[str, Any]:
     }
 
 
-def bench_context_one(size_mb: int, latin1: bool = False) -> dict[str, Any]:
-    """Run in a fresh process: build the context, time to the first root call, peak RSS host+worker.
+#: Context shapes the memory figure is taken for: ASCII text, text with an "é" in every line (one
+#: byte per character still, but the worker's non-ASCII load path), and a folder of 10 KB files as
+#: the CLI builds it (``{relative path: text}``).
+SHAPES = ("text", "latin1", "files")
 
-    ``latin1`` puts an "é" in every line: one byte per character still, but not ASCII, so the text
-    takes the worker's other load path (UTF-8 on disk, decoded into a str of the host's layout).
-    """
+
+def _make_context(shape: str, size_mb: int) -> tuple[Any, int, str]:
+    """The context, its size in characters, and code that computes that size inside the REPL."""
+    word = "café" if shape == "latin1" else "cafe"
+    line = f"The quick brown fox jumps over the lazy dog at the {word}; nothing to see in this line.\n"
+    if shape == "files":
+        files = {f"src/pkg{i // 100}/module_{i}.py": line * 128 for i in range(size_mb * MB // (len(line) * 128))}
+        return files, sum(map(len, files.values())), "sum(len(v) for v in context.values())"
+    text = line * (size_mb * MB // len(line))
+    return text, len(text), "len(context)"
+
+
+def bench_context_one(size_mb: int, shape: str = "text") -> dict[str, Any]:
+    """Run in a fresh process: build the context, time to the first root call, peak RSS host+worker."""
     from unbounded import RLM
     from unbounded.models import ScriptedLM
 
-    word = "café" if latin1 else "cafe"
-    line = f"The quick brown fox jumps over the lazy dog at the {word}; nothing to see in this line.\n"
-    context = line * (size_mb * MB // len(line))
-    size = len(context)
+    context, size, measure = _make_context(shape, size_mb)
     me = os.getpid()
     box: dict[str, Any] = {}
 
@@ -146,8 +156,8 @@ def bench_context_one(size_mb: int, latin1: bool = False) -> dict[str, Any]:
         box["host_hwm"] = _vm(me, "VmHWM")
         if "first_call" not in box:
             box["first_call"] = time.perf_counter()
-            return _code("print(len(context))")
-        return _code("FINAL(str(len(context)))")
+            return _code(f"print({measure})")
+        return _code(f"FINAL(str({measure}))")
 
     rlm = RLM(model=ScriptedLM(reply), repl="process")
     started = time.perf_counter()
@@ -170,15 +180,15 @@ def bench_context_one(size_mb: int, latin1: bool = False) -> dict[str, Any]:
 _ONE_CONTEXT = (
     "import json, sys\n"
     "from unbounded.bench.overhead import bench_context_one\n"
-    "print(json.dumps(bench_context_one(int(sys.argv[1]), sys.argv[2] == 'latin1')))"
+    "print(json.dumps(bench_context_one(int(sys.argv[1]), sys.argv[2])))"
 )
 
 
-def bench_context(size_mb: int, latin1: bool = False) -> dict[str, Any]:
+def bench_context(size_mb: int, shape: str = "text") -> dict[str, Any]:
     import subprocess
 
     out = subprocess.run(
-        [sys.executable, "-c", _ONE_CONTEXT, str(size_mb), "latin1" if latin1 else "ascii"],
+        [sys.executable, "-c", _ONE_CONTEXT, str(size_mb), shape],
         capture_output=True,
         text=True,
         check=True,
@@ -188,7 +198,7 @@ def bench_context(size_mb: int, latin1: bool = False) -> dict[str, Any]:
 
 def _row(name: str, value: str, target: str, ok: bool | None) -> str:
     mark = "" if ok is None else ("PASS" if ok else "MISS")
-    return f"{name:<48} {value:>16}   {target:<12} {mark}"
+    return f"{name:<56} {value:>16}   {target:<12} {mark}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,12 +211,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--sizes", default="40,400", help="context sizes in MB, comma-separated")
     ap.add_argument(
-        "--latin1-sizes", default="40", help="sizes (MB) of a non-ASCII context (an 'é' per line); '' for none"
+        "--shape-sizes",
+        default="40",
+        help="sizes (MB) for the other context shapes: Latin-1 text and a folder of files; '' for none",
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     results: dict[str, Any] = {}
-    rows = [f"{'measure':<48} {'value':>16}   {'target':<12}", "-" * 84]
+    rows = [f"{'measure':<56} {'value':>16}   {'target':<12}", "-" * 92]
     for repl in ("process", "inprocess"):
         t = bench_turns(args.turns, repl)
         results[f"turns_{repl}"] = t
@@ -232,12 +244,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     targets = {40: 0.5, 400: 4.0}
-    runs = [(int(x), False) for x in args.sizes.split(",") if x]
-    runs += [(int(x), True) for x in args.latin1_sizes.split(",") if x]
-    for size, latin1 in runs:
-        c = bench_context(size, latin1)
-        label = f"{size} MB {'Latin-1 ' if latin1 else ''}context"
-        results[f"context_{size}mb" + ("_latin1" if latin1 else "")] = c
+    runs = [(int(x), "text") for x in args.sizes.split(",") if x]
+    runs += [(int(x), shape) for x in args.shape_sizes.split(",") if x for shape in SHAPES[1:]]
+    labels = {"text": "context", "latin1": "Latin-1 text", "files": "folder of 10 KB files"}
+    for size, shape in runs:
+        c = bench_context(size, shape)
+        label = f"{size} MB {labels[shape]}"
+        results[f"context_{size}mb" + ("" if shape == "text" else f"_{shape}")] = c
         t_target = targets.get(size)
         rows.append(
             _row(
