@@ -430,3 +430,25 @@ def test_literal_answers_that_were_shown_are_taken_at_once(haystack: str) -> Non
     root = ScriptedLM([code("print(1)"), 'FINAL("a summary in my own words")'])
     result = RLM(model=root, repl="inprocess").run("What is it about?", haystack)
     assert (result.status, result.iterations) == ("final", 2)
+
+
+def test_compact_style_names_the_questions_own_words_when_the_example_is_copied(haystack: str) -> None:
+    """Seen with the 1.5B model: the worked example's search, terms and all, repeated until the turns
+    ran out. The output now says so and names the question's distinctive words instead."""
+    copied = code('for term in ["Rhodes-Ward", "Ward", "Rhodes"]:\n    print(term, len(grep(term)))')
+    root = ScriptedLM([copied, copied, code("print(grep('magic number')[0].text)"), code("FINAL('4817')")])
+    result = RLM(model=root, repl="inprocess", prompt_style="compact").run(
+        "What is the magic number of the Zorbel archive?", haystack
+    )
+    assert (result.status, result.answer) == ("final", "4817")
+    shown = root.calls[1][-1].content
+    assert "'Rhodes-Ward', 'Ward', 'Rhodes': words from the worked example" in shown
+    assert "such as 'Zorbel'" in shown
+    # The more specific note stands in for the repeated-code one on the second, identical turn.
+    assert "words from the worked example" in root.calls[2][-1].content
+    assert "same code as your previous reply" not in root.calls[2][-1].content
+    assert "worked example" not in root.calls[3][-1].content
+    # The full prompt shows no worked example, so it never says this.
+    root = ScriptedLM([copied, code("FINAL('x')")])
+    RLM(model=root, repl="inprocess").run("What is the magic number of the Zorbel archive?", haystack)
+    assert "worked example" not in root.calls[1][-1].content

@@ -17,6 +17,7 @@ from typing import Any
 from .answer_guard import AnswerGuard, context_unseen
 from .budget import Budget, Ledger
 from .calls import ModelCaller
+from .coaching import example_echo_note
 from .context import ContextInfo, load_context
 from .errors import BudgetExceeded, ContextError, ModelError, REPLError, UnknownModelError
 from .models.base import LM, Message
@@ -404,7 +405,10 @@ class RLM:
                 answer = await self._resolve_text_final(repl, parsed.final.value, parsed.final.is_var)
                 if answer is not None:
                     return "final", answer, None
-            if compact and parsed.code_blocks == previous_code:  # greedy small models loop on one cell
+            echo = example_echo_note(parsed.code_blocks, node.question) if compact else None
+            if echo is not None:
+                outputs.append(echo)
+            elif compact and parsed.code_blocks == previous_code:  # greedy small models loop on one cell
                 outputs.append(REPEATED_CODE_NOTE)
             previous_code = parsed.code_blocks
             guard.observe(outputs)

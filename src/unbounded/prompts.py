@@ -296,6 +296,11 @@ REPEATED_CODE_NOTE = (
     "search with other words, or call FINAL(answer) if the output above shows the answer."
 )
 
+EXAMPLE_ECHO_NOTE = (
+    "Note: your code searched for {copied}: words from the worked example, which was about another text. "
+    "Search for the unusual words of THIS question{suggestion}."
+)
+
 NO_CODE_REMINDER = (
     "Your reply had no ```python block and no FINAL(...). Write Python in a ```python block to inspect "
     "`context`, or call FINAL(answer) if you know the answer."

@@ -1,0 +1,50 @@
+"""Which words a small model is pointed to when it copies the worked example."""
+
+from __future__ import annotations
+
+import pytest
+
+from unbounded.coaching import EXAMPLE_TERMS, distinctive_terms, echoed_example_terms, example_echo_note
+from unbounded.prompts import COMPACT_EXAMPLE_SEARCH_STR, COMPACT_EXAMPLE_TERMS
+
+
+@pytest.mark.parametrize(
+    ("question", "terms"),
+    [
+        (
+            "Question: The context is a collection of documents. In which region is the city where the "
+            "company that makes the Thaglae Lite has its headquarters?\n\nGive only the short answer on "
+            "the last line as `Answer: <answer>`.",
+            ["Thaglae", "Lite"],
+        ),
+        (
+            "How many parameters does the method `Textbox._end_of_line` in `curses/textpad.py` declare?",
+            ["Textbox._end_of_line", "curses/textpad.py"],
+        ),
+        ("What is the special magic number for woven-falcon? e.g. `Answer: 1234`", ["woven-falcon"]),
+        ("Which release added get_user_by_id and the Q3 report?", ["get_user_by_id", "Q3"]),
+        ("Who founded Acme Corp? When? Where did Maria Olsen study", ["Acme", "Corp", "Maria", "Olsen"]),
+        ("how many lines mention an error?", []),
+    ],
+)
+def test_distinctive_terms(question: str, terms: list[str]) -> None:
+    assert distinctive_terms(question) == terms
+
+
+def test_the_examples_terms_are_read_from_the_prompt_itself() -> None:
+    assert EXAMPLE_TERMS == ("Rhodes-Ward", "Ward", "Rhodes")
+    example_code = COMPACT_EXAMPLE_SEARCH_STR.format(terms=COMPACT_EXAMPLE_TERMS)
+    assert echoed_example_terms([example_code], "What is the code of the Zorbel vault?") == list(EXAMPLE_TERMS)
+
+
+def test_terms_the_question_itself_uses_are_not_echoes() -> None:
+    assert echoed_example_terms(['grep("Ward")'], "Which ward of the hospital is closed?") == []
+    assert echoed_example_terms(['grep("Zorbel")'], "Where is Zorbel?") == []
+    assert example_echo_note(['grep("Zorbel")'], "Where is Zorbel?") is None
+
+
+def test_the_note_names_copied_and_suggested_words() -> None:
+    note = example_echo_note(['grep("Rhodes")'], "what does the Zorbel manual say?")
+    assert note is not None and "'Rhodes'" in note and "such as 'Zorbel'" in note
+    bare = example_echo_note(['grep("Rhodes")'], "what does it say?")
+    assert bare is not None and bare.endswith("of THIS question.")
