@@ -7,7 +7,7 @@
 #
 # Stages go from the paper's targets to the wider grid, so that whatever has finished is a complete
 # comparison: 1) niah with rlm from 8K to 4M tokens; 2) oolong and oolong-pairs at 32K with rlm;
-# 3) all five tasks at 8K with every method; 4) the baselines for 2) — at 32K one direct or retrieval
+# 3) all five tasks at 8K with every method, then codeqa and multihop with direct and rlm on 5 items; 4) the baselines for 2) — at 32K one direct or retrieval
 # item evaluates a full 32K-token window, 15-20 minutes on two CPU cores; 5) the rest of the grid.
 # Resumable: run it again and it continues where it stopped (done items are skipped).
 set -euo pipefail
@@ -26,7 +26,8 @@ stage() {
     case "$1" in
         1) bench --task niah --sizes 8k,32k,128k,1m,4m --methods rlm -n 5 ;;
         2) bench --task oolong,oolong-pairs --sizes 32k --methods rlm -n 1 ;;
-        3) bench --task niah,oolong,oolong-pairs,codeqa,multihop --sizes 8k --methods "$ALL_METHODS" -n 1 ;;
+        3) bench --task niah,oolong,oolong-pairs,codeqa,multihop --sizes 8k --methods "$ALL_METHODS" -n 1
+           bench --task multihop,codeqa --sizes 8k --methods rlm,direct -n 5 ;;
         4) bench --task niah,oolong,oolong-pairs --sizes 32k --methods direct,retrieval -n 1 ;;
         5) bench --task niah --sizes 128k,1m,4m --methods direct,retrieval -n 1
            bench --task niah,oolong,oolong-pairs --sizes 32k,128k --methods "$ALL_METHODS" -n 3 ;;
