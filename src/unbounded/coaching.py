@@ -20,45 +20,8 @@ EXAMPLE_TERMS: tuple[str, ...] = tuple(ast.literal_eval(COMPACT_EXAMPLE_TERMS))
 # ``_end_of_line``, ``woven-falcon``, ``iPhone``), or anything in backticks.
 _TOKEN = re.compile(r"`([^`\n]{1,60})`|([A-Za-z_][\w'-]*)")
 _SENTENCE_START = re.compile(r"(^|[.!?:]\s+|\n\s*)$")
-_COMMON = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "do",
-        "does",
-        "for",
-        "from",
-        "give",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "of",
-        "on",
-        "or",
-        "the",
-        "this",
-        "to",
-        "was",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "with",
-        "answer",
-        "question",
-        "context",
-    ]
-)
+#: Capitalised words that are instructions, not subjects (most others are dropped as sentence starts).
+_NOT_SUBJECTS = frozenset({"answer", "question", "context"})
 
 
 def echoed_example_terms(code_blocks: list[str], question: str) -> list[str]:
@@ -79,7 +42,7 @@ def distinctive_terms(question: str, limit: int = 4) -> list[str]:
                 continue
         else:
             term = word.strip("'-")
-            if len(term) < 2 or term.lower() in _COMMON:
+            if len(term) < 2 or term.lower() in _NOT_SUBJECTS:
                 continue
             special = any(c.isdigit() or c in "_-" for c in term) or any(c.isupper() for c in term[1:])
             capital = term[0].isupper() and not _SENTENCE_START.search(question[: m.start()])

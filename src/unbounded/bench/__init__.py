@@ -8,9 +8,7 @@ the benchmark suite's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .._lazy import lazy_exports
+from .._lazy import TYPE_CHECKING, lazy_exports
 
 _EXPORTS = {
     "METHODS": ".methods",
