@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
-EXTRAS="${UNBOUNDED_EXTRAS:-local,local-small,dev,bench,openai,anthropic,gemini,litellm}"
+EXTRAS="${UNBOUNDED_EXTRAS:-local,local-small,dev,bench,view,openai,anthropic,gemini,litellm}"
 
 if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
     echo "unbounded needs Python >= 3.11 (found $("$PYTHON" --version 2>&1))" >&2
@@ -26,6 +26,9 @@ if ! command -v bwrap >/dev/null 2>&1; then
         echo "unbounded: bubblewrap (bwrap) is not installed; the REPL sandbox will fall back to unshare" >&2
     fi
 fi
+
+# The trace viewer's browser tests drive Debian's Chromium (never a browser download).
+./scripts/install_browser.sh || true
 
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv

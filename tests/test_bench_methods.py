@@ -16,6 +16,7 @@ from unbounded.bench.methods import (
 )
 from unbounded.bench.tasks import generate, score
 from unbounded.models import Message, ScriptedLM
+from unbounded.models.base import Abilities
 
 NEEDLE = re.compile(r"One of the special magic \w+ for [\w-]+ is: ([\w-]+)\.")
 NOTES = re.compile(r"Your notes from the earlier parts:\n<<<\n(.*?)\n>>>", re.S)
@@ -70,6 +71,8 @@ async def test_direct_truncates_keeping_the_head_and_records_it() -> None:
 async def test_model_window_overrides_the_default_and_exact_counts_are_honoured() -> None:
     class DenseLM(ScriptedLM):
         """Pretends to tokenise at 2 characters per token, so the chars/4 estimate would overflow."""
+
+        abilities = Abilities(tokenizer=True)
 
         def count_tokens(self, messages: Sequence[Message]) -> int:
             return sum(len(m.content) for m in messages) // 2 + 10

@@ -15,7 +15,8 @@ from unbounded.bench.tasks import TASKS, TaskItem, context_chars, generate, scor
 from unbounded.bench.tasks import codeqa as codeqa_mod
 from unbounded.bench.tasks.answers import parse_choice_letter, parse_pairs
 
-ALL_TASKS = list(TASKS)
+# The contracts below are for generated tasks; a fixed set (realqa, sized=False) has its own tests.
+ALL_TASKS = [t for t in TASKS if TASKS[t].sized]
 RECORD = re.compile(r"^Date: (\w{3} \d{2}, \d{4}) \|\| User: (\d+) \|\| Instance: (.+)$")
 
 

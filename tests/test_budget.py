@@ -6,7 +6,7 @@ from unbounded.models import Usage
 
 
 def test_reservations_hold_limits() -> None:
-    ledger = Ledger(Budget(max_llm_calls=2, max_tokens=100))
+    ledger = Ledger(Budget(max_llm_calls=2, max_total_tokens=100))
     r1 = ledger.reserve(40, 0.0)
     r2 = ledger.reserve(40, 0.0)
     with pytest.raises(BudgetExceeded) as err:
@@ -19,9 +19,9 @@ def test_reservations_hold_limits() -> None:
 
 
 def test_token_and_cost_limits() -> None:
-    ledger = Ledger(Budget(max_tokens=100))
+    ledger = Ledger(Budget(max_total_tokens=100))
     ledger.reserve(60, None)
-    with pytest.raises(BudgetExceeded, match="max_tokens"):
+    with pytest.raises(BudgetExceeded, match="max_total_tokens"):
         ledger.reserve(50, None)
     ledger = Ledger(Budget(max_cost_usd=1.0))
     with pytest.raises(BudgetExceeded, match="price unknown"):

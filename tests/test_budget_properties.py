@@ -131,8 +131,8 @@ def check_run(tree: Node, limits: dict[str, Any], salt: int, repl: str) -> None:
     total = result.total_usage
     assert total.total_tokens == end.data["ledger"]["tokens"]
     assert math.isclose(total.cost_usd or 0.0, end.data["ledger"]["cost_usd"] or 0.0, abs_tol=1e-12)
-    if budget.max_tokens is not None:
-        assert total.total_tokens <= budget.max_tokens
+    if budget.max_total_tokens is not None:
+        assert total.total_tokens <= budget.max_total_tokens
     if budget.max_cost_usd is not None:
         assert (total.cost_usd or 0.0) <= budget.max_cost_usd + 1e-12
     failed = sum(1 for e in responses if "error" in e.data)
@@ -142,7 +142,7 @@ def check_run(tree: Node, limits: dict[str, Any], salt: int, repl: str) -> None:
 limits_strategy = st.fixed_dictionaries(
     {
         "max_llm_calls": st.one_of(st.none(), st.integers(1, 40)),
-        "max_tokens": st.one_of(st.none(), st.integers(2_000, 200_000)),
+        "max_total_tokens": st.one_of(st.none(), st.integers(2_000, 200_000)),
         "max_cost_usd": st.one_of(st.none(), st.floats(0.002, 0.5)),
     }
 )

@@ -12,6 +12,7 @@ from conftest import code
 from unbounded import RLM, Budget
 from unbounded.errors import BudgetExceeded, UnknownModelError
 from unbounded.models import Completion, Message, ScriptedLM, Usage
+from unbounded.models.base import Abilities
 from unbounded.trace import read_trace
 
 
@@ -183,6 +184,8 @@ def test_budget_calls_never_exceeded_under_concurrency() -> None:
 
 def test_budget_tokens_never_exceeded_with_exact_counts() -> None:
     class Counting(ScriptedLM):
+        abilities = Abilities(tokenizer=True)
+
         def count_tokens(self, messages):  # exact, like a real tokenizer
             return sum(len(m.content) for m in messages)
 
@@ -194,8 +197,8 @@ def test_budget_tokens_never_exceeded_with_exact_counts() -> None:
     root = Counting([code("out = llm_batch(['x' * 100] * 200)"), code("FINAL('x')")], usage_fn=usage)
     root.default_max_tokens = 50
     limit = 9_000
-    result = RLM(model=root, sub_model=sub, repl="inprocess", budget=Budget(max_tokens=limit)).run("q", "c")
-    assert result.status == "budget:max_tokens"
+    result = RLM(model=root, sub_model=sub, repl="inprocess", budget=Budget(max_total_tokens=limit)).run("q", "c")
+    assert result.status == "budget:max_total_tokens"
     assert result.total_usage.total_tokens <= limit
 
 
@@ -286,7 +289,7 @@ def test_trace_is_a_tree_with_usage(tmp_path: Path) -> None:
     events = read_trace(trace)
     types = [e.type for e in events]
     assert types[0] == "run_start" and types[-1] == "run_end"
-    assert events[0].data["schema"] == 1
+    assert events[0].data["schema"] == 2
     for t in ("rlm_start", "lm_request", "lm_response", "cell", "subcall_start", "subcall_end", "rlm_end"):
         assert t in types
     ids = {e.id for e in events}

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from unbounded.errors import ModelError
+from unbounded.errors import ContextLengthError, ModelError
 from unbounded.models import resolve_model
 from unbounded.models.base import Message
 from unbounded.models.local import LocalLM, unload_all
@@ -125,10 +125,10 @@ async def test_concurrent_calls_are_serialised(lm: LocalLM) -> None:
     assert [c.text.strip() for c in alone] == ["0", "2", "4", "6"]
 
 
-async def test_context_overflow_raises_model_error(lm: LocalLM) -> None:
-    with pytest.raises(ModelError) as err:
+async def test_context_overflow_raises_context_length_error(lm: LocalLM) -> None:
+    with pytest.raises(ContextLengthError) as err:
         await lm.complete(ask("word " * (N_CTX + 100)), max_tokens=8)
-    assert err.value.kind == "context_overflow"
+    assert isinstance(err.value, ModelError) and err.value.kind == "context_length"
     assert str(N_CTX) in str(err.value)
     ok = await lm.complete(ask("Say yes."), max_tokens=4)  # still healthy afterwards
     assert ok.text

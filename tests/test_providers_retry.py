@@ -9,17 +9,17 @@ import sys
 import pytest
 
 from unbounded.errors import ConfigError, MissingAPIKeyError, ModelError
+from unbounded.models.options import api_key_from
 from unbounded.models.retry import (
     AttemptError,
     RetryPolicy,
-    api_key_from,
     call_with_retries,
     classify_status,
-    classify_transport,
     parse_duration,
     parse_retry_after,
-    require_sdk,
 )
+from unbounded.models.sdk import require_sdk
+from unbounded.models.sdk_errors import classify_transport
 
 
 def test_retry_after_seconds_and_ms() -> None:

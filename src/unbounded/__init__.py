@@ -28,16 +28,29 @@ _EXPORTS = {
     "ContextError": "unbounded.errors",
     "ModelError": "unbounded.errors",
     "ConfigError": "unbounded.errors",
+    "ContextLengthError": "unbounded.errors",
+    "RateLimitError": "unbounded.errors",
+    "RunStatus": "unbounded.status",
+    "StatusKind": "unbounded.status",
 }
 
 if TYPE_CHECKING:
     from .budget import Budget
     from .engine import RLM
-    from .errors import BudgetExceeded, ConfigError, ContextError, ModelError, UnboundedError
+    from .errors import (
+        BudgetExceeded,
+        ConfigError,
+        ContextError,
+        ContextLengthError,
+        ModelError,
+        RateLimitError,
+        UnboundedError,
+    )
     from .models.registry import resolve_model
     from .models.scripted import ScriptedLM
     from .repl.base import Limits
     from .result import RLMResult
+    from .status import RunStatus, StatusKind
 
 
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
@@ -53,10 +66,14 @@ __all__ = [
     "BudgetExceeded",
     "ConfigError",
     "ContextError",
+    "ContextLengthError",
     "Limits",
     "ModelError",
     "RLMResult",
+    "RateLimitError",
+    "RunStatus",
     "ScriptedLM",
+    "StatusKind",
     "UnboundedError",
     "resolve_model",
 ]

@@ -27,6 +27,8 @@ def literal_final(parsed: ParsedReply) -> str | None:
     or None for any other reply."""
     if not parsed.code_blocks:
         return parsed.final.value if parsed.final is not None and not parsed.final.is_var else None
+    if not any("FINAL" in code for code in parsed.code_blocks):
+        return None  # no answer given at all: nothing to check (and no parse on every turn)
     answer = None
     for code in parsed.code_blocks:
         try:

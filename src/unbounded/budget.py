@@ -9,34 +9,71 @@ name; the engine ends the run gracefully (or raises, with ``strict=True``).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 from .errors import BudgetExceeded
 from .models.base import Usage
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Budget:
     """Limits for one run, shared by every RLM in its recursion tree.
 
-    ``max_iterations`` is per RLM (each child has its own turn count); the others are totals.
-    ``None`` means unlimited.
+    ``max_iterations`` is per RLM (each child has its own turn count); the others are totals over
+    the run: model calls, tokens (input + output), cost in USD, wall-clock seconds. ``None`` means
+    unlimited. ``strict=True`` raises ``BudgetExceeded`` instead of ending with the best answer so far.
+    (``max_tokens=`` is the old name of ``max_total_tokens``: it still works, with a warning, but
+    says "per call" to anyone who knows model APIs.)
     """
 
-    max_iterations: int = 20
-    max_llm_calls: int | None = 200
-    max_tokens: int | None = None
-    max_cost_usd: float | None = None
-    max_seconds: float | None = None
-    strict: bool = False
+    max_iterations: int
+    max_llm_calls: int | None
+    max_total_tokens: int | None
+    max_cost_usd: float | None
+    max_seconds: float | None
+    strict: bool
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        max_iterations: int = 20,
+        max_llm_calls: int | None = 200,
+        max_total_tokens: int | None = None,
+        max_cost_usd: float | None = None,
+        max_seconds: float | None = None,
+        strict: bool = False,
+        *,
+        max_tokens: int | None = None,
+    ) -> None:
+        if max_tokens is not None:
+            warnings.warn(
+                "Budget(max_tokens=...) is deprecated: use max_total_tokens (a limit for the whole run)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if max_total_tokens is None:
+                max_total_tokens = max_tokens
+        for name, value in (
+            ("max_iterations", max_iterations),
+            ("max_llm_calls", max_llm_calls),
+            ("max_total_tokens", max_total_tokens),
+            ("max_cost_usd", max_cost_usd),
+            ("max_seconds", max_seconds),
+            ("strict", strict),
+        ):
+            object.__setattr__(self, name, value)
         if self.max_iterations < 1:
             raise ValueError("Budget.max_iterations must be at least 1")
-        for name in ("max_llm_calls", "max_tokens", "max_cost_usd", "max_seconds"):
+        for name in ("max_llm_calls", "max_total_tokens", "max_cost_usd", "max_seconds"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"Budget.{name} must be >= 0 or None")
+
+    @property
+    def max_tokens(self) -> int | None:
+        """Deprecated name of ``max_total_tokens``."""
+        warnings.warn("Budget.max_tokens is deprecated: use max_total_tokens", DeprecationWarning, stacklevel=2)
+        return self.max_total_tokens
 
 
 @dataclass(slots=True)
@@ -87,10 +124,10 @@ class Ledger:
         self.check_time()
         if b.max_llm_calls is not None and self.calls + self.reserved_calls + 1 > b.max_llm_calls:
             self._exhaust("max_llm_calls", f"limit of {b.max_llm_calls} model calls reached")
-        if b.max_tokens is not None and self.tokens + self.reserved_tokens + tokens_upper > b.max_tokens:
+        if b.max_total_tokens is not None and self.tokens + self.reserved_tokens + tokens_upper > b.max_total_tokens:
             self._exhaust(
-                "max_tokens",
-                f"token limit of {b.max_tokens} would be exceeded "
+                "max_total_tokens",
+                f"token limit of {b.max_total_tokens} would be exceeded "
                 f"(used {self.tokens}, in flight {self.reserved_tokens}, this call up to {tokens_upper})",
             )
         cost = 0.0

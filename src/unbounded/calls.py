@@ -8,11 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .budget import Ledger
-from .errors import BudgetExceeded, ModelError
-from .models.base import LM, Completion, Message, Usage, upper_bound_input_tokens
+from .errors import BudgetExceeded, ModelError, ModelTimeoutError
+from .models.base import Completion, LMBase, Message, Usage, upper_bound_input_tokens
 from .trace import Tracer
-
-PREVIEW = 400
 
 
 class ModelCaller:
@@ -25,37 +23,38 @@ class ModelCaller:
         self._sems: dict[int, asyncio.Semaphore] = {}
         self.in_flight = 0
 
-    def _sem(self, lm: LM) -> asyncio.Semaphore:
+    def _sem(self, lm: LMBase) -> asyncio.Semaphore:
         key = id(lm)
         sem = self._sems.get(key)
         if sem is None:
-            sem = asyncio.Semaphore(max(1, int(getattr(lm, "max_concurrency", 32) or 1)))
+            sem = asyncio.Semaphore(max(1, int(lm.max_concurrency or 1)))
             self._sems[key] = sem
         return sem
 
-    def _bounds(self, lm: LM, messages: Sequence[Message], max_tokens: int) -> tuple[int, float | None]:
+    def _bounds(self, lm: LMBase, messages: Sequence[Message], max_tokens: int) -> tuple[int, float | None]:
+        """Upper bounds of what the call may use: tokens (exact input where the model has a tokenizer,
+        else a byte-level bound) and cost (None where the price is unknown)."""
         counted = None
-        count = getattr(lm, "count_tokens", None)
-        if count is not None:
+        if lm.abilities.tokenizer:
             try:
-                counted = count(messages)
-            except Exception:
+                counted = lm.count_tokens(messages)
+            except Exception:  # a tokenizer failure must not fail the call: fall back to the bound
                 counted = None
         tokens_in = counted if counted is not None else upper_bound_input_tokens(messages)
-        cost_fn = getattr(lm, "cost", None)
-        cost = None
-        if cost_fn is not None:
-            cost = cost_fn(Usage(calls=1, input_tokens=tokens_in, output_tokens=max_tokens))
+        cost = lm.cost(Usage(calls=1, input_tokens=tokens_in, output_tokens=max_tokens))
         return tokens_in + max_tokens, cost
 
     async def complete(
-        self, lm: LM, messages: Sequence[Message], *, purpose: str, parent: str | None, **opts: Any
+        self, lm: LMBase, messages: Sequence[Message], *, purpose: str, parent: str | None, **opts: Any
     ) -> Completion:
         """One model call. Raises BudgetExceeded before calling if it would not fit; ModelError on failure."""
         merged = {**self.options, **opts}
-        max_tokens = int(merged.get("max_tokens") or getattr(lm, "default_max_tokens", 1024) or 1024)
+        max_tokens = int(merged.get("max_tokens") or lm.default_max_tokens or 1024)
         merged["max_tokens"] = max_tokens
-        await _ensure_loaded(lm)
+        if lm.abilities.lazy_load and not lm.loaded:
+            # Load off the event loop: counting tokens below would otherwise load the weights on
+            # the loop's thread and stall every other task.
+            await lm.aload()
         tokens_upper, cost_upper = self._bounds(lm, messages, max_tokens)
         reservation = self.ledger.reserve(tokens_upper, cost_upper)
         req = self.tracer.emit(
@@ -65,7 +64,7 @@ class ModelCaller:
             purpose=purpose,
             messages=len(messages),
             input_chars=sum(len(m.content) for m in messages),
-            last_message=messages[-1].content[:PREVIEW] if messages else "",
+            last_message=messages[-1].content if messages else "",
         )
         started = time.perf_counter()
         try:
@@ -77,7 +76,7 @@ class ModelCaller:
                 self.in_flight -= 1
         except BaseException as exc:
             # A failed call may still have been billed (empty completions): count those tokens, not a call.
-            billed = getattr(exc, "billed", None) if isinstance(exc, ModelError) else None
+            billed = exc.billed if isinstance(exc, ModelError) else None
             if billed is not None:
                 billed = Usage(
                     0, billed.input_tokens, billed.output_tokens, billed.cached_input_tokens, billed.cost_usd
@@ -113,7 +112,7 @@ class ModelCaller:
         )
         return completion
 
-    async def _call_with_deadline(self, lm: LM, messages: Sequence[Message], opts: dict[str, Any]) -> Completion:
+    async def _call_with_deadline(self, lm: LMBase, messages: Sequence[Message], opts: dict[str, Any]) -> Completion:
         left = self.ledger.seconds_left()
         if left is None:
             return await lm.complete(messages, **opts)
@@ -126,15 +125,4 @@ class ModelCaller:
                 self.ledger.check_time()
             except BudgetExceeded:
                 raise
-            raise ModelError("model call timed out", kind="timeout") from None
-
-
-async def _ensure_loaded(lm: LM) -> None:
-    """Load a lazily loaded backend (the embedded model) off the event loop before the first call.
-
-    ``_bounds`` counts tokens synchronously with the backend's tokenizer, which for an unloaded
-    local model would load the weights on the event loop thread and stall every other task.
-    """
-    aload = getattr(lm, "aload", None)
-    if callable(aload) and getattr(lm, "loaded", True) is False:
-        await aload()
+            raise ModelTimeoutError("model call timed out: the run's wall-clock limit is near") from None

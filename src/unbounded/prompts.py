@@ -163,15 +163,16 @@ FINAL("7731")
 
 @dataclass(frozen=True, slots=True)
 class PromptConfig:
-    style: str = "full"  # "full" | "compact"
+    """What the system prompt says about this RLM's situation."""
+
     max_iterations: int = 20
     sub_calls: bool = True
     can_recurse: bool = True
     sub_chunk_chars: int = 100_000
-    few_shot: bool = True
 
 
-def _tool_docs(tools: Sequence[ToolSpec], compact: bool) -> str:
+def tool_docs(tools: Sequence[ToolSpec], compact: bool) -> str:
+    """The lines that list host tools for the model."""
     if not tools:
         return ""
     lines = ["Host tools you can call:" if not compact else ""]
@@ -182,14 +183,16 @@ def _tool_docs(tools: Sequence[ToolSpec], compact: bool) -> str:
     return "\n".join(line for line in lines if line) + "\n"
 
 
-def system_prompt(cfg: PromptConfig, context_type: str, tools: Sequence[ToolSpec] = ()) -> str:
-    if cfg.style == "compact":
-        return COMPACT_SYSTEM.format(
-            context_type=context_type,
-            grep_doc=COMPACT_GREP_STR if context_type == "str" else COMPACT_GREP_ITEMS,
-            compact_sub=COMPACT_SUB if cfg.sub_calls else "",
-            tool_docs=_tool_docs(tools, True),
-        )
+def compact_system_prompt(cfg: PromptConfig, context_type: str, tools: Sequence[ToolSpec] = ()) -> str:
+    return COMPACT_SYSTEM.format(
+        context_type=context_type,
+        grep_doc=COMPACT_GREP_STR if context_type == "str" else COMPACT_GREP_ITEMS,
+        compact_sub=COMPACT_SUB if cfg.sub_calls else "",
+        tool_docs=tool_docs(tools, True),
+    )
+
+
+def full_system_prompt(cfg: PromptConfig, context_type: str, tools: Sequence[ToolSpec] = ()) -> str:
     if cfg.sub_calls:
         depth_note = "" if cfg.can_recurse else " (at this depth it is a plain llm_query)"
         sub_docs = SUB_CALL_DOCS.format(sub_chars=cfg.sub_chunk_chars, depth_note=depth_note) + "\n"
@@ -197,12 +200,11 @@ def system_prompt(cfg: PromptConfig, context_type: str, tools: Sequence[ToolSpec
     else:
         sub_docs = ""
         no_sub = " (No sub-model is available in this run: do it with code — regular expressions, parsing, counting.)"
-    tool_docs = _tool_docs(tools, False)
     return FULL_SYSTEM.format(
         context_type=context_type,
         sub_call_docs=sub_docs,
         helper_docs=HELPER_DOCS + "\n",
-        tool_docs=tool_docs,
+        tool_docs=tool_docs(tools, False),
         no_sub_note=no_sub,
         max_iterations=cfg.max_iterations,
     )
@@ -215,14 +217,12 @@ def first_user_message(question: str, context_description: str) -> str:
     )
 
 
-def few_shot_messages(cfg: PromptConfig, context_type: str = "str") -> list[tuple[str, str]]:
-    """A worked exchange shown before the real question (compact style only).
+def compact_few_shot(context_type: str = "str") -> list[tuple[str, str]]:
+    """The worked exchange shown before the real question under the compact style.
 
     A str context is searched by offset (a window of ``context`` around each hit); a list or dict by
     item key, with the window cut from the hit's line.
     """
-    if cfg.style != "compact" or not cfg.few_shot:
-        return []
     if context_type == "str":
         user, search, output = COMPACT_EXAMPLE_USER_STR, COMPACT_EXAMPLE_SEARCH_STR, COMPACT_EXAMPLE_OUTPUT_STR
     else:
@@ -281,14 +281,6 @@ def close_code_fence(reply: str) -> str:
     if fences % 2 == 1:
         return reply.rstrip("\n") + "\n```"
     return reply
-
-
-def output_message(parts: Sequence[str], iteration: int, max_iterations: int, compact: bool = False) -> str:
-    body = "\n\n".join(parts)
-    if compact:
-        return f"Output:\n{body}"
-    left = max_iterations - iteration
-    return f"{body}\n\n[turn {iteration} of {max_iterations}; {left} left]"
 
 
 REPEATED_CODE_NOTE = (

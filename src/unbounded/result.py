@@ -7,20 +7,23 @@ from pathlib import Path
 from typing import Any
 
 from .models.base import Usage
+from .status import RunStatus, StatusKind
 
 
 @dataclass(slots=True)
 class RLMResult:
     """How a run ended.
 
-    ``status``: ``final`` (the model gave an answer), ``max_iterations`` (turns ran out; the answer is
-    the model's best guess when asked once more), ``budget:<limit>`` (a budget limit was reached; the
-    answer is the best so far, possibly None), ``error:<kind>`` (a model or REPL failure), or
-    ``interrupted``. ``usage`` is per model name, exact over the whole recursion tree.
+    ``status`` (a ``RunStatus``, which is also its string): ``final`` (the model gave an answer),
+    ``max_iterations`` (turns ran out; the answer is the model's best guess when asked once more),
+    ``budget:<limit>`` (a budget limit was reached; the answer is the best so far, possibly None),
+    ``error:<kind>`` (a model or REPL failure), or ``interrupted``. ``status.kind`` and
+    ``status.detail`` say the same without parsing. ``usage`` is per model name, exact over the
+    whole recursion tree.
     """
 
     answer: str | None
-    status: str
+    status: RunStatus
     usage: dict[str, Usage]
     iterations: int
     trace_path: Path | None
@@ -30,9 +33,13 @@ class RLMResult:
     depth: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.status, RunStatus):
+            self.status = RunStatus.parse(self.status)
+
     @property
     def ok(self) -> bool:
-        return self.status == "final"
+        return self.status.kind is StatusKind.FINAL
 
     @property
     def total_usage(self) -> Usage:
@@ -44,7 +51,7 @@ class RLMResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "answer": self.answer,
-            "status": self.status,
+            "status": str(self.status),
             "usage": {k: v.to_dict() for k, v in self.usage.items()},
             "total_usage": self.total_usage.to_dict(),
             "iterations": self.iterations,

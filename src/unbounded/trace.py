@@ -11,14 +11,17 @@ import itertools
 import json
 import os
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+#: 2: ids carry a per-run prefix; ``rlm_start`` has the starting ``prompt`` and ``style``;
+#: ``lm_request.last_message`` is whole; ``cell`` has ``shown`` (what the model saw) and ``cut``.
+SCHEMA_VERSION = 2
 
 _SECRET_KEY = re.compile(r"(api_?key|secret|password|authorization|credential|(^|_)token$)", re.IGNORECASE)
 
@@ -33,8 +36,11 @@ class Event:
     ts: float
     data: dict[str, Any] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "id": self.id, "parent": self.parent, "ts": self.ts, "data": self.data}
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, default=_json_default)
+        return json.dumps(self.to_dict(), ensure_ascii=False, default=_json_default)
 
 
 def _json_default(obj: Any) -> Any:
@@ -78,20 +84,22 @@ class Tracer:
         self._listeners: list[Listener] = list(listeners or [])
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
-        self.prefix = f"{os.getpid():x}{int(time.time() * 1000) % 0xFFFFFF:06x}"
+        #: Starts every id this tracer makes, so runs appended to one file never share an id.
+        self.prefix = secrets.token_hex(4)
 
     def new_id(self, kind: str) -> str:
-        return f"{kind}-{next(self._counter)}"
+        return f"{self.prefix}-{kind}-{next(self._counter)}"
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
     def emit(self, type: str, *, id: str | None = None, parent: str | None = None, **data: Any) -> Event:
         event = Event(type=type, id=id or self.new_id(type), parent=parent, ts=time.time(), data=data)
-        line = event.to_json()
-        with self._lock:
-            if self._fh is not None and not self._fh.closed:
-                self._fh.write(line + "\n")
+        if self._fh is not None:
+            line = event.to_json()
+            with self._lock:
+                if not self._fh.closed:
+                    self._fh.write(line + "\n")
         for listener in self._listeners:
             try:
                 listener(event)

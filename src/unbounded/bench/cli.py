@@ -1,10 +1,11 @@
-"""``unbounded bench run ...`` and ``unbounded bench report DIR``.
+"""``unbounded bench run ...``, ``unbounded bench report DIR`` and ``unbounded bench export DIR``.
 
     unbounded bench run --task oolong --sizes 8k,32k,128k,1m --methods direct,retrieval,rlm \\
         --model local/qwen2.5-coder-1.5b -n 20 --out runs/oolong
     unbounded bench report runs/oolong
+    unbounded bench export runs/oolong --out oolong-sft.jsonl --methods rlm
 
-``main(argv)`` takes ``argv[0]`` = ``run`` or ``report``; it returns the process exit code.
+``main(argv)`` takes ``argv[0]`` = ``run``, ``report`` or ``export``; it returns the process exit code.
 """
 
 from __future__ import annotations
@@ -119,11 +120,25 @@ def report_parser() -> argparse.ArgumentParser:
     return p
 
 
+def export_parser() -> argparse.ArgumentParser:
+    from .export import add_arguments
+
+    p = argparse.ArgumentParser(
+        prog="unbounded bench export",
+        description="Write the successful trajectories of a bench run folder as chat-format JSONL for fine-tuning.",
+    )
+    add_arguments(p)
+    return p
+
+
 def cmd_run(argv: list[str]) -> int:
+    return run_args(run_parser().parse_args(argv))
+
+
+def run_args(args: argparse.Namespace) -> int:
     from ..errors import ConfigError, UnknownModelError
     from .runner import BenchConfig, run_bench
 
-    args = run_parser().parse_args(argv)
     config = BenchConfig(
         tasks=args.tasks,
         sizes=args.sizes,
@@ -164,15 +179,23 @@ def cmd_run(argv: list[str]) -> int:
 
 
 def cmd_report(argv: list[str]) -> int:
+    return report_args(report_parser().parse_args(argv))
+
+
+def report_args(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    args = report_parser().parse_args(argv)
     missing = [d for d in args.dirs if not d.is_dir()]
     if missing:
         print(f"unbounded bench report: no such folder: {', '.join(map(str, missing))}", file=sys.stderr)
         return EXIT_USAGE
+    from ..errors import MissingExtraError
+
     try:
         report = write_report(args.dirs, out=args.out, plots=args.plots, title=args.title)
+    except MissingExtraError as exc:
+        print(f"unbounded bench report: {exc}", file=sys.stderr)
+        return EXIT_MODEL
     except ValueError as exc:
         print(f"unbounded bench report: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -182,13 +205,56 @@ def cmd_report(argv: list[str]) -> int:
     return EXIT_OK
 
 
+def cmd_export(argv: list[str]) -> int:
+    from .export import handle
+
+    return handle(export_parser().parse_args(argv))
+
+
+def overhead_args(args: argparse.Namespace) -> int:
+    from .overhead import run
+
+    return run(args)
+
+
+def add_parser(subparsers: Any) -> None:
+    """``bench`` in the ``unbounded`` command tree: ``run``, ``report``, ``export`` and ``overhead``.
+
+    Each subcommand takes the arguments of its own parser above (``run_parser`` …), so ``unbounded
+    bench run …`` and ``python -m unbounded.bench.cli run …`` accept the same options.
+    """
+    from .export import handle as export_args
+
+    bench = subparsers.add_parser(
+        "bench",
+        help="benchmarks: run, report, export, overhead",
+        description="Benchmark methods on long-context tasks, report the results, export trajectories.",
+    )
+    sub = bench.add_subparsers(dest="bench_cmd", required=True, metavar="SUBCOMMAND")
+    for name, build, handler, help_text in (
+        ("run", run_parser, run_args, "run tasks with several methods on one model; resumable"),
+        ("report", report_parser, report_args, "tables and plots from bench run folders"),
+        ("export", export_parser, export_args, "successful trajectories of a bench folder as chat JSONL"),
+    ):
+        parent = build()
+        p = sub.add_parser(name, parents=[parent], add_help=False, help=help_text, description=parent.description)
+        p.set_defaults(func=handler)
+    from .overhead import parser as overhead_parser
+
+    parent = overhead_parser()
+    overhead = sub.add_parser(
+        "overhead", parents=[parent], add_help=False, help="engine overhead figures", description=parent.description
+    )
+    overhead.set_defaults(func=overhead_args)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("run", "report"):
-        print("usage: unbounded bench {run,report} ...", file=sys.stderr)
+    commands = {"run": cmd_run, "report": cmd_report, "export": cmd_export}
+    if not argv or argv[0] not in commands:
+        print("usage: unbounded bench {run,report,export} ...", file=sys.stderr)
         return EXIT_USAGE
-    command, rest = argv[0], argv[1:]
-    return cmd_run(rest) if command == "run" else cmd_report(rest)
+    return commands[argv[0]](argv[1:])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,7 +1,7 @@
 """Engine overhead benchmark: figures printed, targets compared; not a timed test.
 
-    python benchmarks/overhead.py            # or: unbounded bench overhead
-    python benchmarks/overhead.py --sizes 40,400 --turns 200 --batch 1000
+    unbounded bench overhead                    # python benchmarks/overhead.py adds the HTTP-backend case
+    unbounded bench overhead --sizes 40,400 --turns 200 --batch 1000
 
 Measures, with scripted models (zero latency, or 100 ms per call):
 - engine overhead per root turn with the ``process`` REPL (median; target <= 5 ms);
@@ -200,8 +200,10 @@ def _row(name: str, value: str, target: str, ok: bool | None) -> str:
     return f"{name:<56} {value:>16}   {target:<12} {mark}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse  # here, not at the top: the measured child (_ONE_CONTEXT) imports this module
+def parser() -> Any:
+    """The options of ``unbounded bench overhead`` (argparse is imported here, not at the top: the
+    measured child process, ``_ONE_CONTEXT``, imports this module)."""
+    import argparse
 
     ap = argparse.ArgumentParser(prog="unbounded bench overhead", description=__doc__.split("\n\n")[0])
     ap.add_argument("--turns", type=int, default=200)
@@ -215,7 +217,15 @@ def main(argv: list[str] | None = None) -> int:
         help="sizes (MB) for the other context shapes: Latin-1 text and a folder of files; '' for none",
     )
     ap.add_argument("--json", action="store_true")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parser().parse_args(argv))
+
+
+def run(args: Any) -> int:
+    """Measure and print every case (``args`` as ``parser()`` reads them)."""
     results: dict[str, Any] = {}
     rows = [f"{'measure':<56} {'value':>16}   {'target':<12}", "-" * 92]
     for repl in ("process", "inprocess"):

@@ -15,7 +15,9 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from ..errors import MissingExtraError
 from .results import ResultRecord, latest, read_results, size_label
 
 REPORT_FILE = "report.md"
@@ -308,12 +310,24 @@ def _method_styles(methods: Sequence[str]) -> dict[str, dict[str, object]]:
     return out
 
 
-def plot_scores(cells: dict[tuple[str, str, int, str], Cell], path: Path, model: str) -> Path:
-    """Score vs. context length, one panel per task, log-scale x axis, one line per method."""
-    import matplotlib
-
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only backend, or MissingExtraError naming the extra."""
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise MissingExtraError(
+            "bench report draws its plots with matplotlib, which is not installed: pip install 'unbounded[bench]' "
+            "(or pass --no-plots for the tables alone)"
+        ) from exc
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_scores(cells: dict[tuple[str, str, int, str], Cell], path: Path, model: str) -> Path:
+    """Score vs. context length, one panel per task, log-scale x axis, one line per method."""
+    plt = _pyplot()
     from matplotlib.ticker import FixedLocator, NullLocator
 
     mine = {k: c for k, c in cells.items() if k[0] == model}
@@ -381,10 +395,7 @@ def plot_scores(cells: dict[tuple[str, str, int, str], Cell], path: Path, model:
 
 def plot_costs(cells: dict[tuple[str, str, int, str], Cell], path: Path, model: str) -> Path:
     """Per-item cost per method (all tasks and sizes pooled) as box plots: USD if priced, tokens, seconds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     mine = {k: c for k, c in cells.items() if k[0] == model}

@@ -1,19 +1,33 @@
 """Model backends behind one small protocol: ``async complete(messages, **opts) -> Completion``."""
 
-from .base import LM, Completion, LMBase, Message, Usage, as_messages, upper_bound_input_tokens
+from .base import (
+    LM,
+    Abilities,
+    Completion,
+    LMBase,
+    Message,
+    Usage,
+    WrappedLM,
+    as_messages,
+    full_lm,
+    upper_bound_input_tokens,
+)
 from .registry import DEFAULT_MODEL, known_prefixes, register_backend, resolve_model
 from .scripted import ScriptedLM, ScriptExhausted
 
 __all__ = [
     "DEFAULT_MODEL",
     "LM",
+    "Abilities",
     "Completion",
     "LMBase",
     "Message",
     "ScriptExhausted",
     "ScriptedLM",
     "Usage",
+    "WrappedLM",
     "as_messages",
+    "full_lm",
     "known_prefixes",
     "register_backend",
     "resolve_model",

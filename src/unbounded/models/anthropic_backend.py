@@ -29,20 +29,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigError
-from .base import Completion, LMBase, Message, Usage, as_messages
+from .base import Completion, LMBase, Message, Usage
+from .cache import maybe_cached
+from .options import BACKEND_OPTIONS, api_key_from, pop_max_concurrency, reject_unknown
 from .pricing import lookup_context_window, lookup_price, parse_price
-from .retry import (
-    BACKEND_OPTIONS,
-    AttemptError,
-    PerLoop,
-    RetryPolicy,
-    api_key_from,
-    call_with_retries,
-    classify_exception,
-    pop_max_concurrency,
-    reject_unknown,
-    require_sdk,
-)
+from .remote import RemoteLM
+from .retry import AttemptError, RetryPolicy
+from .sdk import http_client, require_sdk
 
 _OPTIONS = (
     *BACKEND_OPTIONS,
@@ -51,13 +44,14 @@ _OPTIONS = (
     "extra_body",
     "headers",
     "cache",
+    "small",
 )
 
 # Cache-write price as a multiple of the input price, by TTL.
 _WRITE_MULTIPLIER = {"5m": 1.25, "1h": 2.0}
 
 
-class AnthropicLM(LMBase):
+class AnthropicLM(RemoteLM):
     """A Claude model over the Messages API.
 
     ``AnthropicLM("claude-sonnet-4-6", api_key=..., policy=RetryPolicy(...))``; ``base_url``
@@ -80,44 +74,29 @@ class AnthropicLM(LMBase):
         cache_ttl: str = "5m",
         extra_body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        small: bool | None = None,
     ) -> None:
         if cache_ttl not in _WRITE_MULTIPLIER:
             raise ConfigError(f"cache_ttl must be '5m' or '1h', got {cache_ttl!r}")
-        self.model = model
-        self.name = name or f"anthropic/{model}"
+        super().__init__(
+            model,
+            name=name or f"anthropic/{model}",
+            policy=policy,
+            max_concurrency=max_concurrency,
+            context_window=context_window,
+            default_max_tokens=default_max_tokens,
+            price=price,
+            small=small,
+        )
         self.base_url = base_url
-        self.policy = policy or RetryPolicy()
-        self.max_concurrency = max_concurrency
-        self.context_window = context_window
-        self.default_max_tokens = default_max_tokens
         self.prompt_cache = prompt_cache
         self.cache_ttl = cache_ttl
-        self._price = price
         self._extra_body = dict(extra_body or {})
         self._headers = dict(headers or {})
         self._api_key = api_key
-        self._clients: PerLoop[Any] = PerLoop(self._make_client)
 
-    def price(self) -> tuple[float, float, float] | None:
-        return self._price
-
-    async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
-        request = self.build_request(as_messages(messages), **opts)
-        client = self._clients.get()
-
-        async def attempt() -> Completion:
-            return self._parse(await client.messages.create(**request))
-
-        completion, attempts = await call_with_retries(
-            attempt, self.policy, classify=classify_exception, label=self.name
-        )
-        completion.extra["attempts"] = attempts
-        return completion
-
-    async def aclose(self) -> None:
-        client = self._clients.pop_current()
-        if client is not None:
-            await client.close()
+    async def _send(self, client: Any, request: dict[str, Any]) -> Any:
+        return await client.messages.create(**request)
 
     # -- request/response ----------------------------------------------------------------------------
     def build_request(self, messages: Sequence[Message], **opts: Any) -> dict[str, Any]:
@@ -154,7 +133,7 @@ class AnthropicLM(LMBase):
             request["extra_body"] = dict(self._extra_body)
         return request
 
-    def _parse(self, response: Any) -> Completion:
+    def _parse(self, response: Any, opts: dict[str, Any]) -> Completion:
         content = getattr(response, "content", None)
         raw_usage = getattr(response, "usage", None)
         if content is None or raw_usage is None:
@@ -207,6 +186,7 @@ class AnthropicLM(LMBase):
             "api_key": self._api_key,
             "max_retries": 0,  # retries live in unbounded.models.retry
             "timeout": anthropic.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout),
+            "http_client": http_client(anthropic),
         }
         if self.base_url:
             kwargs["base_url"] = self.base_url
@@ -253,10 +233,7 @@ def create(rest: str, options: dict[str, Any]) -> LMBase:
         cache_ttl=str(opts.pop("cache_ttl", "5m")),
         extra_body=opts.pop("extra_body", None),
         headers=opts.pop("headers", None),
+        small=opts.pop("small", None),
     )
     reject_unknown(opts, "anthropic", _OPTIONS)
-    if cache:
-        from .cache import CachedLM
-
-        return CachedLM(lm, path=None if cache is True else cache)  # type: ignore[return-value]
-    return lm
+    return maybe_cached(lm, cache)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -92,7 +93,7 @@ class Completion:
 
 @runtime_checkable
 class LM(Protocol):
-    """A language model backend.
+    """A language model backend: the one protocol every model implements.
 
     ``name`` is the spec string that selects it (e.g. ``local/qwen2.5-coder-1.5b``).
     ``max_concurrency`` bounds how many calls run at once on this instance; the engine enforces it.
@@ -100,6 +101,10 @@ class LM(Protocol):
 
     ``complete`` accepts the options ``max_tokens``, ``temperature``, ``stop`` and ``seed``;
     a backend ignores what it cannot honour.
+
+    Anything beyond this (a tokenizer, a price, slots, lazy loading, closing) is declared by
+    subclassing :class:`LMBase` and setting :attr:`LMBase.abilities`; an object that only follows
+    this protocol is used through :func:`full_lm`, which gives it the defaults (price unknown).
     """
 
     name: str
@@ -109,14 +114,42 @@ class LM(Protocol):
     async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Abilities:
+    """What a model declares it can do beyond ``complete`` (the engine reads flags, it never probes).
+
+    ``tokenizer``: ``count_tokens`` returns exact prompt sizes (reservations use them).
+    ``slots``: ``with_slot(name)`` gives the same model on a separate context (KV cache), so the
+    root, sub-calls and child RLMs do not evict each other's prompt caches.
+    ``lazy_load``: the model loads on first use; ``aload()`` loads it off the event loop.
+    ``small``: a small model (a few billion parameters or fewer) that needs the compact prompt style.
+    ``streaming``: ``astream`` yields the reply as it is generated.
+    """
+
+    tokenizer: bool = False
+    slots: bool = False
+    lazy_load: bool = False
+    small: bool = False
+    streaming: bool = False
+
+
 class LMBase:
-    """Convenience base for backends: defaults for the optional parts of the protocol."""
+    """Base for backends: the protocol's attributes plus every optional ability, with defaults.
+
+    A backend overrides what it has and declares it in ``abilities``. The defaults say "not
+    available": no tokenizer, price unknown (``None``: a cost limit refuses such a model), one
+    shared context for every slot, nothing to load or close.
+    """
 
     name: str = "lm"
     max_concurrency: int = 32
     context_window: int | None = None
     #: Default output cap (tokens) used when the caller gives none; also the reservation size.
     default_max_tokens: int = 1024
+    abilities: Abilities = Abilities()
+
+    async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
+        raise NotImplementedError
 
     def count_tokens(self, messages: Sequence[Message]) -> int | None:
         """Exact input token count if the backend has a tokenizer; None otherwise."""
@@ -124,7 +157,7 @@ class LMBase:
 
     def price(self) -> tuple[float, float, float] | None:
         """USD per million (input, output, cached input) tokens; None where unknown."""
-        return (0.0, 0.0, 0.0)
+        return None
 
     def cost(self, usage: Usage) -> float | None:
         p = self.price()
@@ -134,16 +167,41 @@ class LMBase:
         fresh = max(usage.input_tokens - usage.cached_input_tokens, 0)
         return (fresh * pin + usage.cached_input_tokens * pcached + usage.output_tokens * pout) / 1e6
 
+    def with_slot(self, slot: str) -> LMBase:
+        """The same model on the named context; a model without ``abilities.slots`` has only one."""
+        return self
+
+    def fork_for_subcalls(self) -> LMBase:
+        """The model to answer sub-calls on its own context (``with_slot("sub")``)."""
+        return self.with_slot("sub")
+
+    @property
+    def loaded(self) -> bool:
+        """False while a lazily loaded model (``abilities.lazy_load``) is not in memory yet."""
+        return True
+
+    async def aload(self) -> float:
+        """Load now without blocking the event loop; returns the seconds it took."""
+        return 0.0
+
     async def aclose(self) -> None:
+        """Release per-event-loop resources (HTTP clients); the model stays usable."""
         return None
 
 
 class WrappedLM(LMBase):
-    """Base for a layer around another LM (a cache, a meter): the protocol's attributes and
-    ``count_tokens``/``price``/``cost`` are the wrapped model's; subclasses add ``complete``."""
+    """Base for a layer around another model (a cache, a meter): every attribute and ability is the
+    wrapped model's, forwarded here once, so no wrapper can drop one. Subclasses override ``complete``
+    and, when they hold per-instance state that a slot twin must not share, ``rewrap``."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
+    def __init__(self, inner: LMBase) -> None:
+        self.inner = full_lm(inner)
+
+    def rewrap(self, inner: LMBase) -> WrappedLM:
+        """This wrapper around another model (a slot twin of the wrapped one)."""
+        twin = copy.copy(self)
+        twin.inner = inner
+        return twin
 
     @property  # type: ignore[override]
     def name(self) -> str:
@@ -159,19 +217,70 @@ class WrappedLM(LMBase):
 
     @property  # type: ignore[override]
     def default_max_tokens(self) -> int:
-        return getattr(self.inner, "default_max_tokens", LMBase.default_max_tokens)
+        return self.inner.default_max_tokens
+
+    @property  # type: ignore[override]
+    def abilities(self) -> Abilities:
+        return self.inner.abilities
+
+    async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
+        return await self.inner.complete(messages, **opts)
 
     def count_tokens(self, messages: Sequence[Message]) -> int | None:
-        fn = getattr(self.inner, "count_tokens", None)
-        return fn(messages) if fn is not None else None
+        return self.inner.count_tokens(messages)
 
     def price(self) -> tuple[float, float, float] | None:
-        fn = getattr(self.inner, "price", None)
-        return fn() if fn is not None else None
+        return self.inner.price()
 
     def cost(self, usage: Usage) -> float | None:
-        fn = getattr(self.inner, "cost", None)
-        return fn(usage) if fn is not None else super().cost(usage)
+        return self.inner.cost(usage)
+
+    def with_slot(self, slot: str) -> LMBase:
+        twin = self.inner.with_slot(slot)
+        return self if twin is self.inner else self.rewrap(twin)
+
+    def fork_for_subcalls(self) -> LMBase:
+        twin = self.inner.fork_for_subcalls()
+        return self if twin is self.inner else self.rewrap(twin)
+
+    @property
+    def loaded(self) -> bool:
+        return self.inner.loaded
+
+    async def aload(self) -> float:
+        return await self.inner.aload()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _ProtocolOnly(LMBase):
+    """An object that implements only the ``LM`` protocol, seen through ``LMBase``'s defaults."""
+
+    def __init__(self, inner: LM) -> None:
+        self.inner = inner
+
+    @property  # type: ignore[override]
+    def name(self) -> str:
+        return self.inner.name
+
+    @property  # type: ignore[override]
+    def max_concurrency(self) -> int:
+        return self.inner.max_concurrency
+
+    @property  # type: ignore[override]
+    def context_window(self) -> int | None:
+        return self.inner.context_window
+
+    async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
+        return await self.inner.complete(messages, **opts)
+
+
+def full_lm(lm: LM) -> LMBase:
+    """``lm`` with every optional ability defined: an ``LMBase`` as is, any other ``LM`` adapted."""
+    if isinstance(lm, LMBase):
+        return lm
+    return _ProtocolOnly(lm)
 
 
 def upper_bound_input_tokens(messages: Sequence[Message]) -> int:

@@ -19,6 +19,7 @@ or with the factories' ``cache=True`` (or ``cache="/path/to/file.sqlite"``) opti
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import json
 import logging
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import Completion, Message, Usage, WrappedLM, as_messages
+from .base import Completion, LMBase, Message, Usage, WrappedLM, as_messages
 
 log = logging.getLogger("unbounded.models")
 
@@ -129,11 +130,10 @@ class ResponseStore:
 class CachedLM(WrappedLM):
     """Wrap any LM so that identical calls are answered from disk.
 
-    Delegates ``name``, ``max_concurrency``, ``context_window``, ``default_max_tokens``,
-    ``count_tokens``, ``price`` and ``cost`` to the wrapped model.
+    Every attribute and ability is the wrapped model's (``WrappedLM``); slot twins share the store.
     """
 
-    def __init__(self, inner: Any, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, inner: LMBase, path: str | os.PathLike[str] | None = None) -> None:
         super().__init__(inner)
         self.store = ResponseStore(path)
         self._in_flight: dict[str, asyncio.Future[Completion]] = {}
@@ -188,39 +188,23 @@ class CachedLM(WrappedLM):
         except sqlite3.Error as exc:  # a full disk must not turn a good answer into an error
             log.warning("response cache %s: could not store an answer: %s", self.store.path, exc)
 
-    async def aclose(self) -> None:
-        """Release the inner model's per-loop clients; the store stays open for the next run."""
-        closer = getattr(self.inner, "aclose", None)
-        if closer is not None:
-            await closer()
-
     def close(self) -> None:
         """Close the SQLite store (the wrapper is not usable afterwards)."""
         self.store.close()
 
-    # -- local-model extras, passed through so the engine still sees them ------------------------
-    @property
-    def loaded(self) -> bool:
-        return bool(getattr(self.inner, "loaded", True))
+    def rewrap(self, inner: LMBase) -> CachedLM:
+        """A slot twin: the same store, its own in-flight table."""
+        twin = copy.copy(self)
+        twin.inner = inner
+        twin._in_flight = {}
+        return twin
 
-    async def aload(self) -> float:
-        fn = getattr(self.inner, "aload", None)
-        return float(await fn()) if fn is not None else 0.0
 
-    def __getattr__(self, name: str) -> Any:
-        # with_slot / fork_for_subcalls return wrapped twins sharing this cache.
-        if name in ("with_slot", "fork_for_subcalls"):
-            inner_fn = getattr(self.inner, name)
-
-            def wrapped(*args: Any, **kwargs: Any) -> CachedLM:
-                twin = object.__new__(CachedLM)
-                twin.__dict__.update(self.__dict__)
-                twin.inner = inner_fn(*args, **kwargs)
-                twin._in_flight = {}
-                return twin
-
-            return wrapped
-        raise AttributeError(name)
+def maybe_cached(lm: LMBase, cache: bool | str | os.PathLike[str] | None) -> LMBase:
+    """``lm`` behind a response cache when ``cache`` is True (default file) or a path; else ``lm``."""
+    if not cache:
+        return lm
+    return CachedLM(lm, path=None if cache is True else cache)
 
 
 def _hit(row: tuple[str, str, str | None, dict[str, Any]]) -> Completion:

@@ -30,31 +30,25 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigError
-from .base import Completion, LMBase, Message, Usage, as_messages
+from .base import Completion, LMBase, Message, Usage
+from .cache import maybe_cached
+from .options import BACKEND_OPTIONS, api_key_from, pop_max_concurrency, reject_unknown
 from .pricing import lookup_context_window, lookup_price, parse_price
-from .retry import (
-    BACKEND_OPTIONS,
-    AttemptError,
-    PerLoop,
-    RetryPolicy,
-    api_key_from,
-    call_with_retries,
-    classify_exception,
-    parse_duration,
-    pop_max_concurrency,
-    reject_unknown,
-    require_sdk,
-)
+from .remote import RemoteLM
+from .retry import AttemptError, RetryPolicy, parse_duration
+from .sdk import require_sdk
+from .sdk_errors import classify_exception
 
 _OPTIONS = (
     *BACKEND_OPTIONS,
     "thinking_budget",
     "headers",
     "cache",
+    "small",
 )
 
 
-class GeminiLM(LMBase):
+class GeminiLM(RemoteLM):
     """A Gemini model over the Gemini Developer API (``GeminiLM("gemini-2.5-flash", api_key=...)``)."""
 
     def __init__(
@@ -71,41 +65,35 @@ class GeminiLM(LMBase):
         price: tuple[float, float, float] | None = None,
         thinking_budget: int | None = None,
         headers: dict[str, str] | None = None,
+        small: bool | None = None,
     ) -> None:
-        self.model = model
-        self.name = name or f"gemini/{model}"
+        super().__init__(
+            model,
+            name=name or f"gemini/{model}",
+            policy=policy,
+            max_concurrency=max_concurrency,
+            context_window=context_window,
+            default_max_tokens=default_max_tokens,
+            price=price,
+            small=small,
+        )
         self.base_url = base_url
-        self.policy = policy or RetryPolicy()
-        self.max_concurrency = max_concurrency
-        self.context_window = context_window
-        self.default_max_tokens = default_max_tokens
         self.thinking_budget = thinking_budget
-        self._price = price
         self._headers = dict(headers or {})
         self._api_key = api_key
-        self._clients: PerLoop[tuple[Any, Any]] = PerLoop(self._make_client)
 
-    def price(self) -> tuple[float, float, float] | None:
-        return self._price
+    async def _send(self, client: Any, request: tuple[list[Any], Any]) -> Any:
+        contents, config = request
+        genai_client, _http = client
+        return await genai_client.aio.models.generate_content(model=self.model, contents=contents, config=config)
 
-    async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
-        contents, config = self.build_request(as_messages(messages), **opts)
-        client, _ = self._clients.get()
+    def classify(self, exc: BaseException) -> AttemptError | None:
+        return _classify(exc)
 
-        async def attempt() -> Completion:
-            response = await client.aio.models.generate_content(model=self.model, contents=contents, config=config)
-            return self._parse(response)
-
-        completion, attempts = await call_with_retries(attempt, self.policy, classify=_classify, label=self.name)
-        completion.extra["attempts"] = attempts
-        return completion
-
-    async def aclose(self) -> None:
-        clients = self._clients.pop_current()
-        if clients is not None:
-            client, http = clients
-            await client.aio.aclose()
-            await http.aclose()  # google-genai leaves a client it was given to its owner
+    async def _close_client(self, client: Any) -> None:
+        genai_client, http = client
+        await genai_client.aio.aclose()
+        await http.aclose()  # google-genai leaves a client it was given to its owner
 
     # -- request/response ----------------------------------------------------------------------------
     def build_request(self, messages: Sequence[Message], **opts: Any) -> tuple[list[Any], Any]:
@@ -135,7 +123,7 @@ class GeminiLM(LMBase):
             config["thinking_config"] = types.ThinkingConfig(thinking_budget=int(self.thinking_budget))
         return contents, types.GenerateContentConfig(**config)
 
-    def _parse(self, response: Any) -> Completion:
+    def _parse(self, response: Any, opts: dict[str, Any]) -> Completion:
         candidates = getattr(response, "candidates", None) or []
         feedback = getattr(response, "prompt_feedback", None)
         if not candidates and getattr(feedback, "block_reason", None):
@@ -250,10 +238,7 @@ def create(rest: str, options: dict[str, Any]) -> LMBase:
         price=parse_price(user_price) if user_price is not None else lookup_price(model, backend="gemini"),
         thinking_budget=opts.pop("thinking_budget", None),
         headers=opts.pop("headers", None),
+        small=opts.pop("small", None),
     )
     reject_unknown(opts, "gemini", _OPTIONS)
-    if cache:
-        from .cache import CachedLM
-
-        return CachedLM(lm, path=None if cache is True else cache)  # type: ignore[return-value]
-    return lm
+    return maybe_cached(lm, cache)

@@ -18,23 +18,20 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ConfigError, MissingAPIKeyError
-from .base import Completion, LMBase, Message, Usage, as_messages
+from ..errors import ConfigError, MissingAPIKeyError, MissingExtraError
+from .base import Completion, LMBase, Message, Usage
+from .cache import maybe_cached
+from .options import BACKEND_OPTIONS, pop_max_concurrency, reject_unknown
 from .pricing import lookup_context_window, lookup_price, parse_price
-from .retry import (
-    BACKEND_OPTIONS,
-    AttemptError,
-    RetryPolicy,
-    call_with_retries,
-    classify_exception,
-    pop_max_concurrency,
-    reject_unknown,
-)
+from .remote import RemoteLM
+from .retry import AttemptError, RetryPolicy
+from .sdk_errors import classify_exception
 
 _OPTIONS = (
     *BACKEND_OPTIONS,
     "extra_body",
     "cache",
+    "small",
 )
 
 
@@ -45,13 +42,13 @@ def _import_litellm() -> Any:
     try:
         import litellm
     except ImportError as exc:
-        raise ConfigError(
+        raise MissingExtraError(
             "litellm/... models need the optional 'litellm' package: pip install 'unbounded[litellm]'"
         ) from exc
     return litellm
 
 
-class LiteLLMLM(LMBase):
+class LiteLLMLM(RemoteLM):
     """Any model LiteLLM can reach, e.g. ``LiteLLMLM("mistral/mistral-large-latest")``."""
 
     def __init__(
@@ -67,21 +64,28 @@ class LiteLLMLM(LMBase):
         default_max_tokens: int = 4096,
         price: tuple[float, float, float] | None = None,
         extra_body: dict[str, Any] | None = None,
+        small: bool | None = None,
     ) -> None:
-        self.model = model
-        self.name = name or f"litellm/{model}"
-        self.policy = policy or RetryPolicy()
-        self.max_concurrency = max_concurrency
-        self.context_window = context_window
-        self.default_max_tokens = default_max_tokens
-        self._price = price
+        super().__init__(
+            model,
+            name=name or f"litellm/{model}",
+            policy=policy,
+            max_concurrency=max_concurrency,
+            context_window=context_window,
+            default_max_tokens=default_max_tokens,
+            price=price,
+            small=small,
+        )
         self._api_key = api_key
         self._base_url = base_url
         self._extra_body = dict(extra_body or {})
         self._litellm = _import_litellm()
 
-    def price(self) -> tuple[float, float, float] | None:
-        return self._price
+    async def _send(self, client: Any, request: dict[str, Any]) -> Any:
+        return await self._litellm.acompletion(**request)
+
+    def classify(self, exc: BaseException) -> AttemptError | None:
+        return _classify(exc)
 
     def build_request(self, messages: Sequence[Message], **opts: Any) -> dict[str, Any]:
         request: dict[str, Any] = {
@@ -106,17 +110,7 @@ class LiteLLMLM(LMBase):
         request.update(self._extra_body)
         return request
 
-    async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
-        request = self.build_request(as_messages(messages), **opts)
-
-        async def attempt() -> Completion:
-            return self._parse(await self._litellm.acompletion(**request))
-
-        completion, attempts = await call_with_retries(attempt, self.policy, classify=_classify, label=self.name)
-        completion.extra["attempts"] = attempts
-        return completion
-
-    def _parse(self, response: Any) -> Completion:
+    def _parse(self, response: Any, opts: dict[str, Any]) -> Completion:
         choices = getattr(response, "choices", None)
         if not choices:
             raise AttemptError("malformed", f"response has no choices: {str(response)[:200]!r}", True)
@@ -217,10 +211,7 @@ def create(rest: str, options: dict[str, Any]) -> LMBase:
         default_max_tokens=int(opts.pop("default_max_tokens", None) or 4096),
         price=price,
         extra_body=opts.pop("extra_body", None),
+        small=opts.pop("small", None),
     )
     reject_unknown(opts, "litellm", _OPTIONS)
-    if cache:
-        from .cache import CachedLM
-
-        return CachedLM(lm, path=None if cache is True else cache)  # type: ignore[return-value]
-    return lm
+    return maybe_cached(lm, cache)

@@ -36,9 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ContextLengthError, ModelError, ModelLoadError
 from . import weights
-from .base import Completion, LMBase, Message, Usage, as_messages
+from .base import Abilities, Completion, LMBase, Message, Usage, as_messages
+from .traits import looks_small
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ class _Runtime:
                 **dict(s.llama_kwargs),
             )
         except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelError(f"llama.cpp could not load {path}: {exc}", kind="load") from exc
+            raise ModelLoadError(f"llama.cpp could not load {path}: {exc}") from exc
         self.load_seconds = time.perf_counter() - start
         self.model_path = path
         self.n_ctx = int(llama.n_ctx())
@@ -382,7 +383,7 @@ class LocalLM(LMBase):
 
     ``complete`` options: ``max_tokens``, ``temperature``, ``top_k``, ``top_p``, ``min_p``,
     ``repeat_penalty``, ``seed``, ``stop`` (str or list; the stop text is not returned).
-    A prompt that does not fit the window raises ``ModelError(kind="context_overflow")``;
+    A prompt that does not fit the window raises ``ContextLengthError``;
     ``max_tokens`` is clipped to the room left in the window.
 
     ``fork_for_subcalls()`` returns a twin on its own context (slot ``"sub"``), so sub-calls keep
@@ -398,8 +399,10 @@ class LocalLM(LMBase):
         info: weights.ModelInfo | None = None,
         sampling: Mapping[str, Any] | None = None,
         default_max_tokens: int | None = None,
+        small: bool = True,
     ) -> None:
         self.settings = settings
+        self.abilities = Abilities(tokenizer=True, slots=True, lazy_load=True, small=small)
         self.name = f"local/{settings.spec}"
         self.info = info
         self.context_window = settings.n_ctx
@@ -421,6 +424,7 @@ class LocalLM(LMBase):
             info=self.info,
             sampling=self._sampling,
             default_max_tokens=self.default_max_tokens,
+            small=self.abilities.small,
         )
 
     def fork_for_subcalls(self) -> LocalLM:
@@ -531,10 +535,9 @@ class LocalLM(LMBase):
 
     def _max_tokens(self, n_prompt: int, n_ctx: int, requested: Any) -> int:
         if n_prompt >= n_ctx:
-            raise ModelError(
+            raise ContextLengthError(
                 f"prompt of {n_prompt} tokens does not fit the {n_ctx}-token window of {self.name} "
-                f"(slot {self.slot}); shorten the history or raise n_ctx",
-                kind="context_overflow",
+                f"(slot {self.slot}); shorten the history or raise n_ctx"
             )
         wanted = self.default_max_tokens if requested is None else int(requested)
         if wanted <= 0:
@@ -588,7 +591,7 @@ def _stop_list(stop: Any) -> list[str]:
 
 # --------------------------------------------------------------------------- factory
 
-_SETTING_KEYS = ("n_ctx", "n_threads", "n_batch", "flash_attn", "slot", "role", "llama_kwargs")
+_SETTING_KEYS = ("n_ctx", "n_threads", "n_batch", "flash_attn", "slot", "role", "llama_kwargs", "small")
 
 
 def create(rest: str, options: dict[str, Any]) -> LocalLM:
@@ -598,8 +601,9 @@ def create(rest: str, options: dict[str, Any]) -> LocalLM:
     ``.gguf`` file, or a file stem in ``$UNBOUNDED_MODELS_DIR``. Options: ``n_ctx`` (default
     32768, or the model's training length if shorter), ``n_threads`` (default: all cores),
     ``n_batch``, ``flash_attn``, ``slot`` (or ``role``; default ``"root"``), ``llama_kwargs``
-    (extra ``llama_cpp.Llama`` arguments), ``max_tokens`` (default output cap) and the sampling
-    options ``temperature``, ``top_k``, ``top_p``, ``min_p``, ``repeat_penalty``, ``seed``.
+    (extra ``llama_cpp.Llama`` arguments), ``max_tokens`` (default output cap), ``small`` (whether
+    the model needs the compact prompt; default: from the size in its name or its file size) and the
+    sampling options ``temperature``, ``top_k``, ``top_p``, ``min_p``, ``repeat_penalty``, ``seed``.
 
     Nothing heavy happens here: the weights are checked for presence (a missing part raises
     ``ConfigError`` with the install command) and loaded on the first call.
@@ -621,6 +625,10 @@ def create(rest: str, options: dict[str, Any]) -> LocalLM:
     )
     sampling = {k: opts.pop(k) for k in _SAMPLING_KEYS if opts.get(k) is not None}
     max_tokens = opts.pop("max_tokens", None)
+    small = opts.pop("small", None)
+    if small is None:
+        size = source.user_path.stat().st_size if source.user_path is not None else None
+        small = looks_small(rest, size) if source.info is None else looks_small(source.info.name)
     unknown = sorted(set(opts) - _IGNORED_OPTIONS)
     if unknown:
         raise ConfigError(
@@ -632,4 +640,5 @@ def create(rest: str, options: dict[str, Any]) -> LocalLM:
         info=source.info,
         sampling=sampling,
         default_max_tokens=int(max_tokens) if max_tokens is not None else None,
+        small=bool(small),
     )

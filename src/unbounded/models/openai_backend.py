@@ -31,20 +31,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import ConfigError
-from .base import Completion, LMBase, Message, Usage, as_messages
+from .base import Completion, LMBase, Message, Usage
+from .cache import maybe_cached
+from .options import BACKEND_OPTIONS, api_key_from, pop_max_concurrency, reject_unknown
 from .pricing import lookup_context_window, lookup_price, parse_price
-from .retry import (
-    BACKEND_OPTIONS,
-    AttemptError,
-    PerLoop,
-    RetryPolicy,
-    api_key_from,
-    call_with_retries,
-    classify_exception,
-    pop_max_concurrency,
-    reject_unknown,
-    require_sdk,
-)
+from .remote import RemoteLM
+from .retry import AttemptError, RetryPolicy
+from .sdk import http_client, require_sdk
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -76,6 +69,7 @@ _OPTIONS = (
     "extra_body",
     "headers",
     "cache",
+    "small",
 )
 
 _REASONING = re.compile(r"^(o\d|gpt-5)")
@@ -87,7 +81,7 @@ def is_reasoning_model(model: str) -> bool:
     return bool(_REASONING.match(bare)) and "-chat" not in bare
 
 
-class OpenAIChatLM(LMBase):
+class OpenAIChatLM(RemoteLM):
     """A chat model behind an OpenAI-compatible ``/chat/completions`` endpoint.
 
     Construct it through a factory (``resolve_model("openai/gpt-5-mini")``) or directly::
@@ -113,47 +107,28 @@ class OpenAIChatLM(LMBase):
         price: tuple[float, float, float] | None = None,
         extra_body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        small: bool | None = None,
     ) -> None:
-        self.model = model
-        self.name = name or f"openai-compatible/{model}"
         self.base_url = base_url.rstrip("/")
         self.official = official if official is not None else _is_openai_host(self.base_url)
         self.reasoning = reasoning if reasoning is not None else (self.official and is_reasoning_model(model))
         self.reasoning_effort = reasoning_effort
-        self.policy = policy or RetryPolicy()
-        self.max_concurrency = max_concurrency
-        self.context_window = context_window
-        self.default_max_tokens = default_max_tokens or (16_384 if self.reasoning else 4_096)
-        self._price = price
+        super().__init__(
+            model,
+            name=name or f"openai-compatible/{model}",
+            policy=policy,
+            max_concurrency=max_concurrency,
+            context_window=context_window,
+            default_max_tokens=default_max_tokens or (16_384 if self.reasoning else 4_096),
+            price=price,
+            small=small,
+        )
         self._extra_body = dict(extra_body or {})
         self._headers = dict(headers or {})
         self._api_key = api_key
-        self._clients: PerLoop[Any] = PerLoop(self._make_client)
 
-    # -- protocol ------------------------------------------------------------------------------------
-    def price(self) -> tuple[float, float, float] | None:
-        return self._price
-
-    async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
-        msgs = as_messages(messages)
-        request = self.build_request(msgs, **opts)
-        stop = _stops(opts.get("stop"))
-        client = self._clients.get()
-
-        async def attempt() -> Completion:
-            response = await client.chat.completions.create(**request)
-            return self._parse(response, stop if self.reasoning else [])
-
-        completion, attempts = await call_with_retries(
-            attempt, self.policy, classify=classify_exception, label=self.name
-        )
-        completion.extra["attempts"] = attempts
-        return completion
-
-    async def aclose(self) -> None:
-        client = self._clients.pop_current()
-        if client is not None:
-            await client.close()
+    async def _send(self, client: Any, request: dict[str, Any]) -> Any:
+        return await client.chat.completions.create(**request)
 
     # -- request/response ----------------------------------------------------------------------------
     def build_request(self, messages: Sequence[Message], **opts: Any) -> dict[str, Any]:
@@ -181,7 +156,8 @@ class OpenAIChatLM(LMBase):
             request["extra_body"] = dict(self._extra_body)
         return request
 
-    def _parse(self, response: Any, client_stops: list[str]) -> Completion:
+    def _parse(self, response: Any, opts: dict[str, Any]) -> Completion:
+        client_stops = _stops(opts.get("stop")) if self.reasoning else []
         choices = getattr(response, "choices", None)
         if not choices:
             raise AttemptError("malformed", f"response has no choices: {str(response)[:200]!r}", True)
@@ -237,6 +213,7 @@ class OpenAIChatLM(LMBase):
             max_retries=0,  # retries live in unbounded.models.retry
             timeout=openai.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout),
             default_headers=self._headers or None,
+            http_client=http_client(openai),
         )
 
 
@@ -307,13 +284,10 @@ def _build(
         price=parse_price(user_price) if user_price is not None else price,
         extra_body=opts.pop("extra_body", None),
         headers=opts.pop("headers", None),
+        small=opts.pop("small", None),
     )
     reject_unknown(opts, backend, _OPTIONS)
-    if cache:
-        from .cache import CachedLM
-
-        return CachedLM(lm, path=None if cache is True else cache)  # type: ignore[return-value]
-    return lm
+    return maybe_cached(lm, cache)
 
 
 def _check_sdk(backend: str) -> None:

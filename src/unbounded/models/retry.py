@@ -4,36 +4,37 @@ Written once so that all providers behave alike:
 
 * Each backend turns one HTTP call into one *attempt* and translates whatever its SDK raised
   into an :class:`AttemptError` (a ``kind``, whether retrying can help, an optional server-given
-  wait). The SDKs' own retries are switched off (``max_retries=0``) so this is the only loop.
+  wait; see ``sdk_errors.py``). The SDKs' own retries are switched off (``max_retries=0``) so this
+  is the only loop.
 * :func:`call_with_retries` runs attempts until one succeeds, sleeping between them with
   exponential backoff and *full jitter* (a uniform draw in ``[0, min(cap, base·2ⁿ)]``, which
   spreads out many clients that failed together) or, when the server said how long to wait
   (``retry-after-ms``, ``Retry-After`` in seconds or as an HTTP date, Gemini's ``RetryInfo``),
   at least that long.
-* Only the attempt that succeeded produces a result, so a retried call is counted once.
-* The last failure becomes a :class:`~unbounded.errors.ModelError` whose ``kind`` says what went
-  wrong and whose message says what to do about it.
+* Only the attempt that succeeded produces a result, so a retried call is counted once; tokens
+  the provider billed for failed attempts (empty completions) are added to it, or carried by the
+  final error.
+* The last failure becomes the :class:`~unbounded.errors.ModelError` subclass of its kind
+  (``RateLimitError``, ``ContextLengthError``…) with a message that says what to do about it.
 
-The same module holds the small pieces of plumbing every remote backend needs (classifying SDK
-exceptions, the API key lookup, importing an optional SDK with a helpful error, one client per
-event loop), so that a backend module is only about its provider's wire format.
+Why not the SDKs' retries or tenacity: each SDK has its own rules (which statuses, how long a
+``Retry-After`` it honours, none of them counts billed empty replies), and a tenacity version
+needs the same classification, the same cap on server-given waits and the same accounting as
+callbacks around it: no less code, and four behaviours instead of one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
-import importlib
 import logging
-import os
 import random
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from ..errors import ConfigError, MissingAPIKeyError, ModelError
+from ..errors import ConfigError, ModelError, UnboundedError, model_error_class
 from .base import Usage
 
 log = logging.getLogger("unbounded.models")
@@ -69,18 +70,6 @@ POLICY_OPTIONS = (
     "connect_timeout",
     "empty_retries",
 )
-
-#: Options every remote backend accepts, besides its own.
-BACKEND_OPTIONS = (
-    *POLICY_OPTIONS,
-    "api_key",
-    "base_url",
-    "max_concurrency",
-    "context_window",
-    "default_max_tokens",
-    "price",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -146,7 +135,7 @@ class RetryPolicy:
 
 
 @dataclass(eq=False)
-class AttemptError(Exception):
+class AttemptError(UnboundedError):
     """One failed attempt, already classified. Backends raise it from their attempt function."""
 
     kind: str
@@ -413,7 +402,7 @@ def _final_error(
         )
     rid = f" [request id {err.request_id}]" if err.request_id else ""
     message = f"{label}: {err.kind}{status} {tries}: {err.message}{rid}. {what}".strip()
-    exc = ModelError(
+    exc = model_error_class(err.kind)(
         message,
         kind=err.kind,
         retryable=err.retryable or waited_too_long,
@@ -435,168 +424,3 @@ def _add_billed(result: Any, billed: Usage) -> None:
     extra = getattr(result, "extra", None)
     if isinstance(extra, dict):
         extra["billed_failed_attempts"] = billed.to_dict()
-
-
-# -- transport-level exceptions shared by the SDKs ------------------------------------------------
-
-
-def classify_transport(exc: BaseException) -> AttemptError | None:
-    """Timeouts, dropped connections and unparseable bodies, whichever HTTP library raised them.
-
-    The SDKs sit on ``httpx`` or its fork ``httpx2``; both name their exceptions alike, so they
-    are recognised by class name along the MRO rather than by importing either library.
-    """
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return AttemptError("timeout", str(exc) or "request timed out", True)
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & {"TimeoutException", "APITimeoutError", "ReadTimeout", "ConnectTimeout", "PoolTimeout"}:
-        return AttemptError("timeout", str(exc) or "request timed out", True)
-    if names & {"TransportError", "APIConnectionError", "NetworkError", "ProtocolError"}:
-        return AttemptError("connection", str(exc) or type(exc).__name__, True)
-    if isinstance(exc, ConnectionError):
-        return AttemptError("connection", str(exc) or type(exc).__name__, True)
-    if isinstance(exc, ValueError) and names & {"JSONDecodeError", "ValidationError", "UnknownApiResponseError"}:
-        return AttemptError("malformed", f"invalid JSON in response: {exc}", True)
-    return None
-
-
-def classify_exception(exc: BaseException) -> AttemptError | None:
-    """Classify an SDK exception: HTTP status errors by status, the rest as transport failures.
-
-    Works for the OpenAI and Anthropic SDKs (``status_code``, ``response``, ``body``), google-genai
-    (``code``, ``status``, ``message``) and LiteLLM (``status_code``, ``message``).
-    """
-    status = getattr(exc, "status_code", None)
-    if not isinstance(status, int):
-        code_attr = getattr(exc, "code", None)
-        status = code_attr if isinstance(code_attr, int) else None
-    if isinstance(status, int) and 400 <= status < 600:
-        response = getattr(exc, "response", None)
-        raw_headers = getattr(response, "headers", None)
-        headers = dict(raw_headers.items()) if raw_headers is not None else {}
-        request_id = getattr(exc, "request_id", None) or _header(headers, "request-id", "x-request-id")
-        return classify_status(
-            status,
-            _exc_message(exc),
-            headers=headers,
-            code=_exc_code(exc),
-            request_id=str(request_id) if request_id else None,
-        )
-    return classify_transport(exc)
-
-
-def _header(headers: Mapping[str, str], *names: str) -> str | None:
-    lower = {k.lower(): v for k, v in headers.items()}
-    for n in names:
-        if n in lower:
-            return lower[n]
-    return None
-
-
-def _exc_message(exc: BaseException) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
-        msg = inner.get("message") if isinstance(inner, dict) else None
-        if msg:
-            return str(msg)
-    msg = getattr(exc, "message", None)
-    return str(msg or exc)
-
-
-def _exc_code(exc: BaseException) -> str | None:
-    code = getattr(exc, "code", None)
-    if isinstance(code, str):
-        return code
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
-        if isinstance(inner, dict):
-            for key in ("code", "type"):
-                if isinstance(inner.get(key), str):
-                    return inner[key]
-    status = getattr(exc, "status", None)
-    return status if isinstance(status, str) else None
-
-
-# -- plumbing shared by remote factories and backends -----------------------------------------------
-
-
-def require_sdk(module: str, extra: str, provider: str) -> Any:
-    """Import an optional SDK, or raise ConfigError naming the pip extra that installs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ConfigError(
-            f"{provider} models need the {module.split('.')[0]!r} package: pip install 'unbounded[{extra}]'"
-        ) from exc
-
-
-C = TypeVar("C")
-
-
-class PerLoop(Generic[C]):
-    """One SDK client per running event loop.
-
-    An HTTP client's pooled connections belong to the loop that opened them; reusing the client
-    from a later ``asyncio.run`` (as a sync facade does on every call) fails with "Event loop is
-    closed". Keeping one client per loop avoids that without making callers manage clients.
-    """
-
-    def __init__(self, make: Callable[[], C]) -> None:
-        self._make = make
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, C] = weakref.WeakKeyDictionary()
-
-    def get(self) -> C:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._make()
-            self._clients[loop] = client
-        return client
-
-    def pop_current(self) -> C | None:
-        """Forget and return the current loop's client (for closing), if any."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return None
-        return self._clients.pop(loop, None)
-
-
-# -- options shared by remote factories -----------------------------------------------------------
-
-
-def api_key_from(options: dict[str, Any], env_vars: Sequence[str], provider: str) -> str:
-    """The ``api_key`` option, else the first set environment variable; else MissingAPIKeyError.
-
-    Called in factories, so a missing key is reported before any work starts.
-    """
-    key = options.pop("api_key", None)
-    if key:
-        return str(key)
-    for var in env_vars:
-        value = os.environ.get(var, "").strip()
-        if value:
-            return value
-    names = " or ".join(env_vars)
-    raise MissingAPIKeyError(
-        f"{provider} needs an API key: set {names} in the environment "
-        f"(e.g. export {env_vars[0]}=...) or pass api_key=... when creating the model."
-    )
-
-
-def pop_max_concurrency(options: dict[str, Any], default: int = 32) -> int:
-    value = int(options.pop("max_concurrency", default))
-    if value < 1:
-        raise ConfigError(f"max_concurrency must be at least 1, got {value}")
-    return value
-
-
-def reject_unknown(options: Mapping[str, Any], provider: str, accepted: Sequence[str]) -> None:
-    """Fail fast on options nobody consumed (usually a typo), listing the accepted ones."""
-    if options:
-        raise ConfigError(
-            f"unknown option(s) for {provider} models: {', '.join(sorted(options))}; "
-            f"accepted: {', '.join(sorted(set(accepted)))}"
-        )

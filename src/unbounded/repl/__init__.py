@@ -5,7 +5,7 @@ from __future__ import annotations
 from .._lazy import TYPE_CHECKING, lazy_exports
 
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable
 
     from .base import REPL, CellResult, Limits, SubCallHandler, ToolSpec, VariableError, tool_spec
     from .namespace import RESERVED
@@ -27,19 +27,41 @@ _EXPORTS = {
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
-def make_repl(kind: str | Any = "process", limits: Limits | None = None) -> REPL:
-    """A fresh REPL of ``kind`` (or a factory/instance the caller passes)."""
-    if not isinstance(kind, str):
-        return kind() if callable(kind) and not hasattr(kind, "run") else kind
-    if kind == "process":
-        from .process import ProcessREPL
+def make_repl(kind: str | Callable[[], REPL] = "process", limits: Limits | None = None) -> REPL:
+    """A fresh REPL: of a kind named ``"process"`` or ``"inprocess"``, or made by a zero-argument factory."""
+    return repl_factory(kind, limits)()
 
-        return ProcessREPL(limits)
-    if kind == "inprocess":
-        from .inprocess import InProcessREPL
 
-        return InProcessREPL(limits)
-    raise ValueError(f"unknown repl {kind!r}: use one of {', '.join(REPL_KINDS)}")
+def repl_factory(kind: str | Callable[[], REPL], limits: Limits | None = None) -> Callable[[], REPL]:
+    """What makes a new REPL for each RLM of a run (every RLM in the recursion tree needs its own).
+
+    ``kind`` is a name or a zero-argument factory (a REPL class, a function); a REPL *instance* is
+    refused with a ``ConfigError``, because a child RLM would share its parent's namespace and wait
+    on the parent's own running cell.
+    """
+    from .base import REPL
+
+    if isinstance(kind, str):
+        if kind == "process":
+            from .process import ProcessREPL
+
+            return lambda: ProcessREPL(limits)
+        if kind == "inprocess":
+            from .inprocess import InProcessREPL
+
+            return lambda: InProcessREPL(limits)
+        raise ValueError(f"unknown repl {kind!r}: use one of {', '.join(REPL_KINDS)}, or a factory")
+    if not isinstance(kind, type) and isinstance(kind, REPL):
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            f"repl= got a REPL instance ({type(kind).__name__}); pass a kind name ('process', 'inprocess') or a "
+            f"zero-argument factory such as {type(kind).__name__} or lambda: {type(kind).__name__}(...): every RLM "
+            "in the recursion tree needs a REPL of its own"
+        )
+    if not callable(kind):
+        raise TypeError(f"repl must be a kind name or a zero-argument factory, got {type(kind).__name__}")
+    return kind
 
 
 __all__ = [
@@ -52,5 +74,6 @@ __all__ = [
     "ToolSpec",
     "VariableError",
     "make_repl",
+    "repl_factory",
     "tool_spec",
 ]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from ..errors import VariableError
 from .namespace import RESERVED
+
+__all__ = ["REPL", "CellResult", "Limits", "SubCallHandler", "ToolSpec", "VariableError", "tool_spec"]
 
 #: Serves a sub-call made by model code: ``await handler(kind, payload, cell_id)`` returns the value
 #: (str for llm_query, list for batches, any JSON value for tools) or raises with a message for the model.
@@ -111,10 +114,13 @@ def tool_spec(fn: Callable[..., Any], name: str | None = None) -> ToolSpec:
     return ToolSpec(name, inspect.getdoc(fn) or "", sig)
 
 
+@runtime_checkable
 class REPL(Protocol):
-    """start → run(code)… → get/set variables → close."""
+    """start → run(code)… → get/set variables → close. ``warnings`` lists what the trace should say
+    about the REPL once it has started (e.g. a sandbox the OS refused)."""
 
     kind: str
+    warnings: list[str]
 
     async def start(
         self, context: Any, handler: SubCallHandler, tools: Sequence[ToolSpec] = (), *, sub_calls: bool = True
@@ -128,6 +134,3 @@ class REPL(Protocol):
 
     async def close(self) -> None: ...
 
-
-class VariableError(LookupError):
-    """get_var of a name the namespace does not hold."""

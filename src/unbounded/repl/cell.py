@@ -201,6 +201,9 @@ def run_cell(state: NamespaceState, code: str, cell_name: str, out: CappedWriter
         restored = state.restore_reserved()
         if restored:
             result["notes"].append("restored built-in name(s) " + ", ".join(restored) + " that the code replaced")
+        if state.notes:
+            result["notes"].extend(dict.fromkeys(state.notes))  # each note once, in order
+            state.notes.clear()
     if result["final"] is None and state.final.answer is not None:
         result["final"] = state.final.answer
     result["duration"] = time.perf_counter() - started

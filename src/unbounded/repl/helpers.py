@@ -31,6 +31,34 @@ class GrepMatch(namedtuple("GrepMatch", "key offset line match text")):
         return f"<{where}line {self.line} @{self.offset}: {self.text!r}>"
 
 
+class GrepResult(list):
+    """What ``grep`` returns: a list of ``GrepMatch``. ``total`` is how many matches there are in all;
+    when the list was capped at ``max_matches`` it holds only the first ones (``capped`` is True) and
+    says so when printed, so the length of a capped result is never mistaken for the count."""
+
+    __slots__ = ("total",)
+
+    def __init__(self, matches: list[GrepMatch] = (), total: int | None = None) -> None:  # type: ignore[assignment]
+        super().__init__(matches)
+        self.total = len(self) if total is None else total
+
+    @property
+    def capped(self) -> bool:
+        return self.total > len(self)
+
+    def __repr__(self) -> str:
+        text = list.__repr__(self)
+        if self.capped:
+            text += (
+                f"  [capped: the first {len(self):,} of {self.total:,} matches; .total is the count, "
+                "max_matches=None returns them all]"
+            )
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (GrepResult, (list(self), self.total))
+
+
 def _iter_docs(text: Any) -> Iterator[tuple[Any, str]]:
     if isinstance(text, str):
         yield None, text
@@ -50,19 +78,22 @@ def grep(
     context_lines: int = 0,
     *,
     ignore_case: bool = False,
-    max_matches: int = 1000,
-) -> list[GrepMatch]:
+    max_matches: int | None = 1000,
+) -> GrepResult:
     """Find regex ``pattern`` in ``text`` (default: the whole ``context``; str, list or dict).
 
-    Returns up to ``max_matches`` GrepMatch(key, offset, line, match, text) where ``text`` is the
-    matching line plus ``context_lines`` lines either side. Fast on 100 MB inputs: one regex scan,
-    line numbers computed incrementally.
+    Returns a ``GrepResult`` of up to ``max_matches`` (None: no cap) GrepMatch(key, offset, line,
+    match, text), one per matching line, where ``text`` is the matching line plus ``context_lines``
+    lines either side; ``.total`` counts every matching line even past the cap. Fast on 100 MB
+    inputs: one regex scan, line numbers computed incrementally.
     """
     if text is None:
         raise TypeError("grep needs a text to search (inside the REPL it defaults to `context`)")
     flags = re.IGNORECASE if ignore_case else 0
     rx = re.compile(pattern, flags | re.MULTILINE)
     out: list[GrepMatch] = []
+    total = 0
+    cap = None if max_matches is None else max(0, int(max_matches))
     for key, doc in _iter_docs(text):
         last_pos = 0
         line_no = 1
@@ -70,6 +101,11 @@ def grep(
         for m in rx.finditer(doc):
             start = m.start()
             if start < last_line_end:  # one hit per line is enough
+                continue
+            total += 1
+            if cap is not None and len(out) >= cap:  # past the cap: only count the line
+                le = doc.find("\n", start)
+                last_line_end = len(doc) if le == -1 else le
                 continue
             line_no += doc.count("\n", last_pos, start)
             last_pos = start
@@ -89,9 +125,7 @@ def grep(
                 rel = start - s
                 snippet = snippet[max(0, rel - 500) : rel + 1000]
             out.append(GrepMatch(key, start, line_no, m.group(0)[:500], snippet))
-            if len(out) >= max_matches:
-                return out
-    return out
+    return GrepResult(out, total)
 
 
 def chunks(text: Any, size: int, overlap: int = 0) -> list[Any]:

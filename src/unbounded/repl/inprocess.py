@@ -9,11 +9,13 @@ and the namespace rebuilt. Offers no isolation: use only for code you trust.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import ctypes
+import queue
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from .base import CellResult, Limits, SubCallHandler, ToolSpec, VariableError
@@ -61,11 +63,60 @@ class _Timeout(CellInterrupted):
         super().__init__("cell ran past its time limit and was stopped; variables defined so far are kept")
 
 
+class _CellRunner:
+    """The thread that runs one REPL's cells, one after another (one thread per cell would cost a
+    thread start and its scheduling delay on every turn). A cell stuck past its limit takes the
+    thread with it: the runner is abandoned and the next cell gets a new one."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self.usable = True
+        self._thread = threading.Thread(target=self._loop, name="unbounded-cells", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                job()
+            except BaseException:
+                continue
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+
+    def abandon(self) -> None:
+        self.usable = False
+        self._jobs.put(None)  # it exits if the stuck cell ever returns
+
+    def stop(self) -> None:
+        self.usable = False
+        self._jobs.put(None)
+
+
+def _settle(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
+
+
+async def _wait(done: asyncio.Future[None], timeout: float | None) -> bool:
+    """Whether the cell finished within ``timeout`` seconds (None: no limit)."""
+    try:
+        await asyncio.wait_for(asyncio.shield(done), timeout)
+    except TimeoutError:
+        return False
+    return True
+
+
 class InProcessREPL:
     kind = "inprocess"
 
     def __init__(self, limits: Limits | None = None):
         self.limits = limits or Limits()
+        self.warnings: list[str] = []
+        self._runner: _CellRunner | None = None
         self.state: NamespaceState | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handler: SubCallHandler | None = None
@@ -107,7 +158,8 @@ class InProcessREPL:
             name = f"<cell-{self._counter}>"
             out = CappedWriter(self.limits.max_output_chars)
             state = self.state
-            done = threading.Event()
+            loop = asyncio.get_running_loop()
+            done: asyncio.Future[None] = loop.create_future()
             box: dict[str, Any] = {}
 
             def target() -> None:
@@ -119,18 +171,22 @@ class InProcessREPL:
                     box["result"] = CellResult(error=str(exc) or type(exc).__name__, timed_out=True)
                 finally:
                     _current_sink.reset(token)
-                    done.set()
+                    with contextlib.suppress(RuntimeError):  # the loop may be gone (an abandoned cell)
+                        loop.call_soon_threadsafe(_settle, done)
 
-            thread = threading.Thread(target=target, name=f"unbounded-cell-{self._counter}", daemon=True)
-            thread.start()
+            runner = self._runner if self._runner is not None and self._runner.usable else _CellRunner()
+            self._runner = runner
+            runner.submit(target)
             timeout = self.limits.cell_timeout
             try:
-                finished = await asyncio.to_thread(done.wait, timeout)
+                finished = await _wait(done, timeout)
                 if not finished and "tid" in box:
                     _raise_in_thread(box["tid"], _Timeout)
-                    finished = await asyncio.to_thread(done.wait, self.limits.kill_grace)
+                    finished = await _wait(done, self.limits.kill_grace)
                 if not finished:
                     # The thread ignores interrupts (e.g. stuck in C code): abandon it, start afresh.
+                    runner.abandon()
+                    self._runner = None
                     self.state = build_namespace(self._context, self._call, self._tools, sub_calls=self._sub_calls)
                     return CellResult(
                         stdout=out.getvalue(),
@@ -158,3 +214,6 @@ class InProcessREPL:
 
     async def close(self) -> None:
         self.state = None
+        if self._runner is not None:
+            self._runner.stop()
+            self._runner = None

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 from .helpers import chunks, describe_value, format_final, grep
+from .subcall_kinds import MODEL_KINDS
 
 RESERVED = (
     "context",
@@ -59,12 +60,14 @@ class FinalBox:
 class NamespaceState:
     """The model's persistent namespace, the final-answer box, and the REPL's own names in it."""
 
-    __slots__ = ("builtins", "final", "namespace")
+    __slots__ = ("builtins", "final", "namespace", "notes")
 
     def __init__(self, namespace: dict[str, Any], final: FinalBox, builtins: dict[str, Any]) -> None:
         self.namespace = namespace
         self.final = final
         self.builtins = builtins
+        #: Notes for the model that helpers leave during a cell (e.g. a capped result); the cell takes them.
+        self.notes: list[str] = []
 
     def restore_reserved(self) -> list[str]:
         """Put back any reserved name the model replaced; returns the names restored."""
@@ -136,8 +139,14 @@ def build_namespace(
             if not k.startswith("_") and k not in state.builtins and not isinstance(v, ModuleType)
         }
 
-    def _grep(pattern: str, text: Any = None, context_lines: int = 0, **kw: Any) -> list[Any]:
-        return grep(pattern, ns.get("context") if text is None else text, context_lines, **kw)
+    def _grep(pattern: str, text: Any = None, context_lines: int = 0, **kw: Any) -> Any:
+        found = grep(pattern, ns.get("context") if text is None else text, context_lines, **kw)
+        if found.capped:
+            state.notes.append(
+                f"grep({pattern!r}) matched {found.total:,} lines but returned only the first {len(found):,}: "
+                "len() of the result is not the count, .total is (max_matches=None returns them all)"
+            )
+        return found
 
     _grep.__doc__ = grep.__doc__
 
@@ -158,7 +167,8 @@ def build_namespace(
         "chunks": chunks,
     }
     if sub_calls:
-        builtins.update(llm_query=llm_query, llm_batch=llm_batch, rlm_query=rlm_query, rlm_batch=rlm_batch)
+        stubs = {"llm_query": llm_query, "llm_batch": llm_batch, "rlm_query": rlm_query, "rlm_batch": rlm_batch}
+        builtins.update((kind, stubs[kind]) for kind in MODEL_KINDS)
     for name, doc in (tools or {}).items():
         builtins[name] = make_tool(name, doc)
     ns.update(builtins)

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import itertools
 import os
+import select
 import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,6 +54,7 @@ MAX_PENDING_CALLS = 1024
 #: Seconds to wait for a ``get``/``set`` answer (they run between cells, so they are quick).
 CONTROL_TIMEOUT = 30.0
 _STDERR_TAIL = 4096
+_STDERR_PIPE_BYTES = 1 << 20
 
 
 def private_temp_dir(prefix: str) -> Path:
@@ -119,8 +123,7 @@ class ProcessREPL:
         self.load_seconds = 0.0
         self._inner_pid: int | None = None
         self._reader_task: asyncio.Task[None] | None = None
-        self._stderr_task: asyncio.Task[None] | None = None
-        self._stderr_tail = bytearray()
+        self._stderr: _StderrDrain | None = None
         self._waiters: dict[int, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
         self._abandoned: set[int] = set()
         self._ready_waiter: asyncio.Future[dict[str, Any]] | None = None
@@ -244,27 +247,34 @@ class ProcessREPL:
             os.chown(self.workdir, plan.drop_uid, plan.drop_uid)
         elif sandbox.is_root():
             os.chown(self.workdir, 0, 0)
-        self.proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=str(self.workdir),
-            env=scrubbed_env(self.workdir),
-            start_new_session=True,
-            limit=1 << 20,
-        )
+        err_read, err_write = os.pipe()
+        _grow_pipe(err_write)
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err_write,
+                cwd=str(self.workdir),
+                env=scrubbed_env(self.workdir),
+                start_new_session=True,
+                limit=1 << 20,
+            )
+        except BaseException:
+            os.close(err_read)
+            raise
+        finally:
+            os.close(err_write)
         self.pid = self.proc.pid
         self.plan = plan
-        self._stderr_task = asyncio.create_task(self._drain_stderr(self.proc), name=f"repl-stderr-{self.pid}")
+        self._stderr = _StderrDrain(err_read, name=f"repl-stderr-{self.pid}")
         self._ready_waiter = asyncio.get_running_loop().create_future()
         self._reader_task = asyncio.create_task(self._read_loop(), name=f"repl-reader-{self.pid}")
         try:
             await self._send(self._init_frame)
             reply = await self._ready_waiter
         except (REPLError, ConnectionError, BrokenPipeError, RuntimeError) as exc:
-            with contextlib.suppress(BaseException):  # let its last words arrive
-                await asyncio.wait_for(asyncio.shield(self._stderr_task), 1.0)
+            await self._stderr.wait_closed(1.0)  # let its last words arrive
             rc = self.proc.returncode
             await self._kill()
             raise _StartFailed(rc, self._stderr_text() or str(exc)) from None
@@ -283,7 +293,6 @@ class ProcessREPL:
         self._dead_reason = None
         self._ready = False
         self._inner_pid = None
-        self._stderr_tail = bytearray()
         self._abandoned.clear()
 
     async def close(self) -> None:
@@ -303,12 +312,15 @@ class ProcessREPL:
         for t in list(self._calls.values()):
             t.cancel()
         self._calls.clear()
-        for task in (self._reader_task, self._stderr_task):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-        self._reader_task = self._stderr_task = None
+        task = self._reader_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        self._reader_task = None
+        if self._stderr is not None:
+            await self._stderr.wait_closed(0.5)  # the tree is dead: the pipe is at its end
+            self._stderr.stop()
         self._fail_waiters(self._dead_reason or "worker stopped")
 
     async def _stop_tree(self, proc: asyncio.subprocess.Process) -> None:
@@ -453,18 +465,10 @@ class ProcessREPL:
         with contextlib.suppress(Exception):
             await self._send(reply)
 
-    async def _drain_stderr(self, proc: asyncio.subprocess.Process) -> None:
-        """Read the worker's stderr (and fd 1) to its end, keeping a short tail for crash reports."""
-        assert proc.stderr is not None
-        with contextlib.suppress(Exception):
-            while chunk := await proc.stderr.read(65536):
-                self._stderr_tail += chunk
-                if len(self._stderr_tail) > 2 * _STDERR_TAIL:
-                    del self._stderr_tail[:-_STDERR_TAIL]
-
     def _stderr_text(self, limit: int = 600) -> str:
-        text = bytes(self._stderr_tail[-_STDERR_TAIL:]).decode("utf-8", "replace").strip()
-        return text[-limit:]
+        if self._stderr is None:
+            return ""
+        return self._stderr.text()[-limit:]
 
     def _describe_exit(self, rc: int | None) -> str:
         plan = self.plan
@@ -569,3 +573,61 @@ def _describe_exit(rc: int | None) -> str:
         except ValueError:
             return f"killed by signal {-rc}"
     return f"exit code {rc}"
+
+
+def _grow_pipe(fd: int) -> None:
+    """Give the worker's stderr pipe 1 MiB instead of 64 KiB: a cell flooding fd 1 or 2 then costs
+    one read per MiB on the host, not sixteen."""
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _STDERR_PIPE_BYTES)
+
+
+class _StderrDrain:
+    """Reads the worker's stderr (its fds 1 and 2) to the end on a thread of its own, keeping a short
+    tail for crash reports and dropping the rest.
+
+    A thread, not an asyncio reader: a cell that floods fd 1 with gigabytes must not cost the event
+    loop a wake-up per 64 KiB, nor wait behind it (the raw flood case in scripts/adversarial.py).
+    """
+
+    def __init__(self, fd: int, *, name: str) -> None:
+        self._fd = fd
+        self._tail = bytearray()
+        self._stop = threading.Event()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                ready, _, _ = select.select([self._fd], [], [], 0.25)
+                if not ready:
+                    if self._stop.is_set():
+                        break
+                    continue
+                chunk = os.read(self._fd, _STDERR_PIPE_BYTES)
+                if not chunk:
+                    break
+                self._tail += chunk
+                if len(self._tail) > 2 * _STDERR_TAIL:
+                    del self._tail[:-_STDERR_TAIL]
+        except (OSError, ValueError):
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._closed.set()
+
+    def text(self) -> str:
+        return bytes(self._tail[-_STDERR_TAIL:]).decode("utf-8", "replace").strip()
+
+    async def wait_closed(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the pipe's end (every writer gone)."""
+        deadline = time.monotonic() + timeout
+        while not self._closed.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop reading (a leftover writer that outlived the worker cannot keep the thread)."""
+        self._stop.set()

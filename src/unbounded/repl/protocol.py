@@ -21,6 +21,8 @@ import os
 import struct
 
 from .._lazy import TYPE_CHECKING
+from ..errors import WorkerProtocolError
+from .subcall_kinds import ALL_KINDS, MODEL_KINDS, payload_problem
 
 if TYPE_CHECKING:
     import asyncio
@@ -31,12 +33,12 @@ DEFAULT_MAX_FRAME = 256 * 1024 * 1024
 #: Exit status of a worker whose privilege drop left it unable to read its own Python or package.
 EXIT_DROP_UNUSABLE = 86
 #: The sub-call kinds a worker may ask for (tools only by a name the host offered).
-CALL_KINDS = ("llm_query", "llm_batch", "rlm_query", "rlm_batch", "tool")
-SUB_CALL_KINDS = ("llm_query", "llm_batch", "rlm_query", "rlm_batch")
+CALL_KINDS = ALL_KINDS
+SUB_CALL_KINDS = MODEL_KINDS
 _MAX_ID = 2**53
 
 
-class FrameError(Exception):
+class FrameError(WorkerProtocolError):
     """A frame that breaks the protocol: too large, not JSON, not an object with an op."""
 
 
@@ -131,16 +133,6 @@ def check_id(value: Any) -> int:
     return value
 
 
-def _opt_str(payload: dict[str, Any], key: str) -> None:
-    if payload.get(key) is not None and not isinstance(payload[key], str):
-        raise FrameError(f"call field {key!r} must be a string or null")
-
-
-def _str_field(payload: dict[str, Any], key: str) -> None:
-    if not isinstance(payload.get(key), str):
-        raise FrameError(f"call field {key!r} must be a string")
-
-
 def check_call(frame: dict[str, Any], kinds: Any, tools: Any) -> tuple[int, str, dict[str, Any]]:
     """Validate a ``call`` frame: its id, a kind the REPL offers and the types of its arguments.
 
@@ -153,28 +145,11 @@ def check_call(frame: dict[str, Any], kinds: Any, tools: Any) -> tuple[int, str,
     payload = frame.get("payload")
     if not isinstance(payload, dict):
         raise FrameError("call payload is not an object")
-    if kind == "llm_query":
-        _str_field(payload, "prompt")
-        _opt_str(payload, "model")
-    elif kind == "llm_batch":
-        prompts = payload.get("prompts")
-        if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
-            raise FrameError("llm_batch prompts must be a list of strings")
-        _opt_str(payload, "model")
-    elif kind == "rlm_query":
-        _str_field(payload, "question")
-    elif kind == "rlm_batch":
-        pairs = payload.get("pairs")
-        if not isinstance(pairs, list) or not all(
-            isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in pairs
-        ):
-            raise FrameError("rlm_batch pairs must be a list of [question, context]")
-    else:
-        name = payload.get("name")
-        if not isinstance(name, str) or name not in tools:
-            raise FrameError(f"call of a tool the REPL does not offer: {str(name)[:80]!r}")
-        if not isinstance(payload.get("args", []), list) or not isinstance(payload.get("kwargs", {}), dict):
-            raise FrameError("tool args must be a list and kwargs an object")
+    problem = payload_problem(kind, payload)
+    if problem is not None:
+        raise FrameError(problem)
+    if kind == "tool" and payload["name"] not in tools:
+        raise FrameError(f"call of a tool the REPL does not offer: {payload['name'][:80]!r}")
     return cid, kind, payload
 
 

@@ -2,8 +2,8 @@
 
     result = await run_method("retrieval", lm, item)          # MethodResult
 
-``direct``, ``summarize`` and ``retrieval`` are the paper's non-RLM baselines; ``rlm`` and
-``rlm-nosub`` call the engine (imported only when used).
+``direct``, ``summarize``, ``retrieval`` and ``codeact`` (a code agent with BM25 search) are the
+paper's non-RLM baselines; ``rlm`` and ``rlm-nosub`` call the engine (imported only when used).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from ...models import LM
 from ..tasks.base import TaskItem
 from .base import SYSTEM_PROMPT, Caller, MethodConfig, MethodResult
+from .codeact import run_codeact
 from .direct import run_direct
 from .render import Chunk, chunk_context, render_context
 from .retrieval import rank_chunks, run_retrieval
@@ -25,10 +26,11 @@ METHODS: dict[str, Method] = {
     "direct": run_direct,
     "summarize": run_summarize,
     "retrieval": run_retrieval,
+    "codeact": run_codeact,
     "rlm": run_rlm,
     "rlm-nosub": run_rlm_nosub,
 }
-BASELINES = ("direct", "summarize", "retrieval")
+BASELINES = ("direct", "summarize", "retrieval", "codeact")
 
 
 def method_names() -> list[str]:
@@ -55,6 +57,7 @@ __all__ = [
     "method_names",
     "rank_chunks",
     "render_context",
+    "run_codeact",
     "run_direct",
     "run_method",
     "run_retrieval",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...models import LM, Message, Usage
+from ...models.base import full_lm
 
 #: Told to every method's model (baselines and RLM alike) so that no method gets a better brief.
 SYSTEM_PROMPT = (
@@ -89,7 +90,7 @@ class Caller:
     """Calls one model at temperature 0, adds up usage, and measures prompts against its window."""
 
     def __init__(self, lm: LM, config: MethodConfig) -> None:
-        self.lm = lm
+        self.lm = full_lm(lm)
         self.config = config
         self.usage = Usage()
         self.window = lm.context_window or config.context_window
@@ -106,10 +107,9 @@ class Caller:
 
     def exact_tokens(self, messages: Sequence[Message]) -> int | None:
         """The backend's own count, or None when it has no tokenizer."""
-        counter = getattr(self.lm, "count_tokens", None)
-        if counter is None:
+        if not self.lm.abilities.tokenizer:
             return None
-        exact = counter(list(messages))
+        exact = self.lm.count_tokens(list(messages))
         return exact if isinstance(exact, int) else None
 
     def tokens(self, messages: Sequence[Message]) -> int:

@@ -1,0 +1,38 @@
+"""The state one run shares across its recursion tree, and the state of each RLM in it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from .budget import Ledger
+from .calls import ModelCaller
+from .trace import Tracer
+
+
+@dataclass
+class RunState:
+    """Shared by every RLM of one run: one ledger, one trace, one caller, one batch limit."""
+
+    ledger: Ledger
+    tracer: Tracer
+    caller: ModelCaller
+    batch_sem: asyncio.Semaphore
+    subcalls: int = 0
+
+
+@dataclass
+class Node:
+    """One RLM of the tree. ``unseen``: the context is longer than its preview (a first-turn answer
+    is a guess); ``head``: how many leading messages (system prompt, examples, question) are never
+    dropped from the history; ``best``: the best answer so far, kept when the run ends early."""
+
+    id: str
+    depth: int
+    question: str
+    context: Any
+    iterations: int = 0
+    best: str | None = None
+    unseen: bool = False
+    head: int = 0
