@@ -40,7 +40,7 @@ def test_binary_and_invalid_utf8(tmp_path: Path) -> None:
     with pytest.raises(ContextError, match="binary"):
         load_context(tmp_path / "x.bin")
     (tmp_path / "latin1.txt").write_bytes(b"caf\xe9")
-    with pytest.raises(ContextError, match="not UTF-8"):
+    with pytest.raises(ContextError, match="not valid UTF-8"):
         load_context(tmp_path / "latin1.txt")
 
 
@@ -86,7 +86,10 @@ def test_fifos_sockets_and_devices_are_skipped_not_read(tmp_path: Path) -> None:
         sock.close()
     assert loaded.value == {"ok.txt": "fine"}
     skipped = {s.path: s.reason for s in loaded.info.skipped}
-    assert skipped == {"pipe": "a named pipe", "sock": "a socket", "zeros": "a device"}
+    assert skipped["pipe"] == "a named pipe" and skipped["sock"] == "a socket"
+    assert skipped["zeros"].startswith("symlink to outside the folder (/dev/zero)")  # never followed unasked
+    followed = load_context(tmp_path, follow_symlinks=True)  # the socket file outlives its socket
+    assert {s.path: s.reason for s in followed.info.skipped}["zeros"] == "a device"  # followed, still never read
     with pytest.raises(ContextError, match="named pipe"):
         load_context(tmp_path / "pipe")
 

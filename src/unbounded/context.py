@@ -1,45 +1,64 @@
 """Turn what the caller passes into the REPL's ``context`` variable and the metadata the root sees.
 
-Accepted: str; list/tuple of str (documents); dict (e.g. {path: text}); a ``pathlib.Path`` to a file or
-a folder (a folder becomes {relative path: text}; binary and undecodable files are skipped and listed);
-``-``-style stdin text is passed as str by the CLI; any other iterable of documents becomes a list.
+Accepted: str; list/tuple of documents; dict (e.g. {path: text}); bytes (text, or a compressed file,
+an archive, a PDF… recognised by magic number); a ``pathlib.Path`` to a file or a folder; any other
+iterable of documents (a list); an already loaded ``LoadedContext`` (returned as it is).
 
-Bad input gets a ``ContextError`` that says what to do, or is skipped and listed in the metadata:
-binary or non-UTF-8 files, unreadable files and folders, FIFOs, sockets and devices (never opened: a
-FIFO would block), dangling symlinks and symlink loops; nesting deeper than ``MAX_NESTING`` (or a
-reference cycle) is refused before it can exhaust the stack.
+Files load by format (``unbounded.loaders``): text and code as str, PDF/DOCX/HTML/EPUB/notebooks as
+readable text (pages marked ``=== page N ===``), CSV/TSV/JSON arrays/JSONL/Parquet/Arrow as lists of
+records, SQLite/XLSX as ``{table: records}``, ``.gz``/``.bz2``/``.xz``/``.zst`` as their inner file,
+zip and tar archives like folders. A folder becomes ``{relative path: value}`` with ``.gitignore``,
+include/exclude globs and the usual vendored/build folders honoured; what it could not load is
+listed in the metadata (``ContextInfo.skipped``) with a reason, never fatal.
+
+Bad input gets a ``ContextError`` that says what to do, or is skipped and listed: see the loaders.
+Nesting deeper than ``MAX_NESTING`` (or a reference cycle) is refused before it can exhaust the stack.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import reprlib
-import stat
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import ContextError, EmptyContextError
+from .loaders import DocumentInfo, LoadOptions, LoadResult, LoadState, SkippedFile, load_blob, load_path, read_stream
+from .loaders.outline import compact_outline, full_outline, kind_counts
+from .loaders.records import MAX_NESTING, records_chars
+from .loaders.text import BINARY_SNIFF_BYTES
 
 PREVIEW_CHARS = 600
 MAX_ITEM_SIZES = 20
-BINARY_SNIFF_BYTES = 8192
-#: Deepest nesting of lists/dicts accepted (JSON and the REPL worker recurse on it).
-MAX_NESTING = 500
-_SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv", ".mypy_cache", ".tox"}
+#: How many documents and skipped files ``to_dict`` (the trace) keeps; the counts are always whole.
+MAX_LISTED = 200
+STDIN_KEY = "<stdin>"
 
-
-@dataclass(slots=True)
-class SkippedFile:
-    path: str
-    reason: str
+__all__ = [
+    "BINARY_SNIFF_BYTES",
+    "MAX_NESTING",
+    "PREVIEW_CHARS",
+    "ContextInfo",
+    "DocumentInfo",
+    "LoadOptions",
+    "LoadedContext",
+    "SkippedFile",
+    "describe_context",
+    "load_context",
+    "load_inputs",
+]
 
 
 @dataclass(slots=True)
 class ContextInfo:
-    """What the root model is told about the context (never the context itself)."""
+    """What the root model is told about the context (never the context itself).
+
+    ``documents`` describes each loaded file (kind, size, pages, rows, columns, tables, problems);
+    ``skipped`` the files that could not be loaded and why; ``excluded`` counts what was left out
+    on purpose (``.gitignore``, exclude/include globs). Plain data passed in has no documents."""
 
     type: str
     total_chars: int
@@ -49,6 +68,18 @@ class ContextInfo:
     preview: str
     skipped: list[SkippedFile] = field(default_factory=list)
     source: str | None = None
+    documents: list[DocumentInfo] = field(default_factory=list)
+    excluded: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def kinds(self) -> dict[str, int]:
+        """Documents by kind (``pdf``, ``text``, ``csv``…), most common first."""
+        return dict(kind_counts(self.documents).most_common())
+
+    def outline(self, compact: bool = False) -> str:
+        """The table of contents: one plain paragraph (``compact``, for small models) or labelled lines.
+        Bounded in size whatever the number of files; "" for plain data."""
+        return compact_outline(self) if compact else "\n".join(full_outline(self))
 
     def describe(self) -> str:
         lines = [f"type: {self.type}", f"total characters: {self.total_chars:,}"]
@@ -63,9 +94,12 @@ class ContextInfo:
                 else:
                     lines.append(f"{label}: {self.item_sizes}" + (" …" if shown < self.num_items else ""))
         if self.source:
-            lines.append(f"loaded from: {self.source}")
+            lines.append(f"loaded from: {_cut(self.source, 300)}")
+        lines.extend(full_outline(self))
         if self.skipped:
-            few = "; ".join(f"{s.path} ({s.reason})" for s in self.skipped[:10])
+            # Files that failed first; folders skipped by default (.git, node_modules…) after them.
+            shown = sorted(self.skipped[:1000], key=lambda s: s.reason.startswith("vendored or build folder"))[:10]
+            few = "; ".join(f"{s.path} ({_cut(s.reason, 200)})" for s in shown)
             more = f" and {len(self.skipped) - 10} more" if len(self.skipped) > 10 else ""
             lines.append(f"skipped files ({len(self.skipped)}): {few}{more}")
         lines.append(f"preview: {self.preview!r}")
@@ -79,8 +113,13 @@ class ContextInfo:
             "item_sizes": self.item_sizes,
             "item_keys": self.item_keys,
             "preview": self.preview,
-            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped[:MAX_LISTED]],
             "source": self.source,
+            "num_skipped": len(self.skipped),
+            "documents": [d.to_dict() for d in self.documents[:MAX_LISTED]],
+            "num_documents": len(self.documents),
+            "kinds": self.kinds,
+            "excluded": dict(self.excluded),
         }
 
 
@@ -90,16 +129,27 @@ class LoadedContext:
     info: ContextInfo
 
 
-def load_context(obj: Any, *, allow_empty: bool = False) -> LoadedContext:
-    """Normalise ``obj`` into a REPL value plus metadata. Raises ContextError with a clear reason."""
-    skipped: list[SkippedFile] = []
+def load_context(
+    obj: Any, *, allow_empty: bool = False, options: LoadOptions | None = None, **overrides: Any
+) -> LoadedContext:
+    """Normalise ``obj`` into a REPL value plus metadata. Raises ContextError with a clear reason.
+
+    Keyword options (``include``, ``exclude``, ``max_file_bytes``, ``max_decompressed_bytes``,
+    ``max_rows``, ``follow_symlinks``… see ``LoadOptions``) shape how files and folders load;
+    ``options`` passes them all at once. A ``LoadedContext`` comes back unchanged."""
+    if isinstance(obj, LoadedContext):
+        return obj
+    opts = LoadOptions.build(options, **overrides)
+    result: LoadResult | None = None
     source: str | None = None
     if isinstance(obj, os.PathLike):
         path = Path(obj)
         source = str(path)
-        value = _load_path(path, skipped)
+        result = load_path(path, LoadState(opts))
+        value = result.value
     elif isinstance(obj, bytes | bytearray | memoryview):
-        value = _decode_bytes(bytes(obj), "context bytes")
+        result = load_blob("context bytes", bytes(obj), LoadState(opts))
+        value = result.value
     elif isinstance(obj, str | Mapping):
         value = obj
     elif isinstance(obj, list | tuple):
@@ -110,149 +160,96 @@ def load_context(obj: Any, *, allow_empty: bool = False) -> LoadedContext:
         raise EmptyContextError("context is None: pass a string, a list of documents, a dict or a path")
     else:
         value = obj
-    info = describe_context(value, skipped=skipped, source=source)
+    return _finish(value, result, source, allow_empty)
+
+
+def load_inputs(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    stdin: IO[bytes] | None = None,
+    allow_empty: bool = False,
+    options: LoadOptions | None = None,
+    **overrides: Any,
+) -> LoadedContext:
+    """The context for the command line's inputs: one path → that path's context; several → one dict
+    keyed by path prefix (a folder's files as ``folder/relative/path``, a file by its path as given,
+    standard input as ``<stdin>``), every input's documents and skip list kept in the metadata.
+
+    ``-`` reads ``stdin`` (default: the process's standard input) as bytes: text, or gzip/zip/PDF/…
+    recognised by magic number. With no paths at all, ``stdin`` is read if one is given."""
+    if include:
+        overrides["include"] = include
+    if exclude:
+        overrides["exclude"] = exclude
+    opts = LoadOptions.build(options, **overrides)
+    names = list(dict.fromkeys(os.fspath(p) for p in paths))
+    if not names:
+        if stdin is None:
+            raise ContextError("no input: give one or more paths, or '-' to read standard input")
+        names = ["-"]
+    state = LoadState(opts)
+    parts: list[tuple[str, LoadResult]] = []
+    for name in names:
+        if name == "-":
+            stream = stdin if stdin is not None else sys.stdin.buffer
+            data = read_stream(stream, "standard input", opts.max_file_bytes)
+            parts.append((STDIN_KEY, load_blob("standard input", data, state)))
+        else:
+            parts.append((name.rstrip("/") or name, load_path(Path(name), state)))
+    if len(parts) == 1:
+        key, result = parts[0]
+        return _finish(result.value, result, key, allow_empty)
+    merged = LoadResult({}, tree=True)
+    for key, result in parts:
+        merged.merge(result, key)
+    return _finish(merged.value, merged, ", ".join(names), allow_empty)
+
+
+def _finish(value: Any, result: LoadResult | None, source: str | None, allow_empty: bool) -> LoadedContext:
+    known = None
+    if result is not None:
+        # The loaders counted each document's characters already: a big folder is not walked twice.
+        known = {d.path: d.chars for d in result.documents}
+    info = describe_context(
+        value,
+        skipped=result.skipped if result else None,
+        source=source,
+        documents=result.documents if result else None,
+        excluded=dict(result.excluded) if result else None,
+        sizes=known,
+    )
     if info.total_chars == 0 and not allow_empty:
-        hint = ""
-        if skipped:
-            hint = f" ({len(skipped)} file(s) skipped: {skipped[0].path}: {skipped[0].reason})"
-        raise EmptyContextError(f"context is empty{hint}: nothing to answer a question about")
+        raise EmptyContextError(f"context is empty{_empty_hint(info)}: nothing to answer a question about")
     return LoadedContext(value, info)
+
+
+def _empty_hint(info: ContextInfo) -> str:
+    for doc in info.documents:
+        if doc.error:
+            return f" ({doc.path or info.source}: {doc.error})"
+    hints = []
+    if info.excluded:
+        left = ", ".join(f"{n} {why}" for why, n in info.excluded.items())
+        hints.append(f"files left out: {left}; check include/exclude")
+    if info.skipped:
+        first = info.skipped[0]
+        hints.append(f"{len(info.skipped)} file(s) skipped: {first.path}: {first.reason}")
+    return f" ({'; '.join(hints)})" if hints else ""
 
 
 def _doc_to_str(d: Any) -> Any:
     return d if isinstance(d, str | dict | list) else str(d)
 
 
-def _decode_bytes(data: bytes, where: str) -> str:
-    if b"\x00" in data[:BINARY_SNIFF_BYTES]:
-        raise ContextError(f"{where} looks binary (NUL bytes); pass text")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ContextError(f"{where} is not valid UTF-8 (byte {exc.start}); convert it to UTF-8 text") from exc
-
-
-def _read_text_file(path: Path) -> str:
-    """Read a file as UTF-8 text; raises ContextError('binary'|'not UTF-8'|'unreadable')."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(BINARY_SNIFF_BYTES)
-            if b"\x00" in head:
-                raise ContextError("binary")
-            rest = fh.read()
-    except OSError as exc:
-        raise ContextError(f"unreadable: {exc.strerror or exc}") from exc
-    data = head + rest
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ContextError(f"not UTF-8 (byte {exc.start})") from exc
-
-
-def _load_path(path: Path, skipped: list[SkippedFile]) -> Any:
-    try:
-        st = path.stat()
-    except OSError as exc:
-        if path.is_symlink():
-            raise ContextError(f"cannot read {path}: a dangling symlink or a symlink loop ({exc.strerror})") from exc
-        if isinstance(exc, FileNotFoundError):
-            raise ContextError(f"no such file or folder: {path}") from exc
-        raise ContextError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if stat.S_ISDIR(st.st_mode):
-        return _load_folder(path, skipped)
-    if not stat.S_ISREG(st.st_mode):
-        raise ContextError(f"cannot read {path}: {_kind(st.st_mode)}, not a regular file")
-    suffix = path.suffix.lower()
-    try:
-        text = _read_text_file(path)
-    except ContextError as exc:
-        raise ContextError(f"cannot read {path}: {exc}") from exc
-    if suffix == ".jsonl":
-        return _parse_jsonl(text, path)
-    return text
-
-
-def _parse_jsonl(text: str, path: Path) -> list[Any]:
-    docs: list[Any] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            docs.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise ContextError(f"{path}:{n}: invalid JSON line ({exc.msg}); fix it or pass the file as text") from exc
-    return docs
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
-
-
-def _load_folder(root: Path, skipped: list[SkippedFile]) -> dict[str, str]:
-    files: dict[str, str] = {}
-    seen_dirs: set[tuple[int, int]] = set()
-
-    def on_error(exc: OSError) -> None:
-        rel = os.path.relpath(exc.filename, root) if exc.filename else "?"
-        skipped.append(SkippedFile(rel, f"unreadable folder: {exc.strerror or exc}"))
-
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=on_error):
-        try:
-            st = os.stat(dirpath)
-        except OSError as exc:
-            skipped.append(SkippedFile(os.path.relpath(dirpath, root), f"unreadable folder: {exc.strerror}"))
-            dirnames[:] = []
-            continue
-        key = (st.st_dev, st.st_ino)
-        if key in seen_dirs:  # symlink loop
-            skipped.append(SkippedFile(os.path.relpath(dirpath, root), "symlink loop"))
-            dirnames[:] = []
-            continue
-        seen_dirs.add(key)
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-        for name in sorted(filenames):
-            full = Path(dirpath) / name
-            rel = full.relative_to(root).as_posix()
-            try:
-                fst = os.stat(full)
-            except OSError as exc:  # a dangling symlink, a symlink loop, a permission error
-                skipped.append(SkippedFile(rel, f"unreadable: {exc.strerror or exc}"))
-                continue
-            if not stat.S_ISREG(fst.st_mode):  # a FIFO would block the read forever
-                skipped.append(SkippedFile(rel, _kind(fst.st_mode)))
-                continue
-            try:
-                files[rel] = _read_text_file(full)
-            except ContextError as exc:
-                skipped.append(SkippedFile(rel, str(exc)))
-    return files
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _size(v: Any) -> int:
     """Characters of text in ``v``, walked without recursion; refuses nesting past ``MAX_NESTING``."""
-    total = 0
-    stack: list[tuple[Any, int]] = [(v, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            total += len(item)
-        elif isinstance(item, Mapping | list | tuple):
-            if depth >= MAX_NESTING:
-                raise ContextError(
-                    f"context nests deeper than {MAX_NESTING} levels (or holds a reference cycle); "
-                    "flatten it, or pass it as text"
-                )
-            values = item.values() if isinstance(item, Mapping) else item
-            stack.extend((x, depth + 1) for x in values)
-        else:
-            total += len(_safe_str(item))
-    return total
+    return records_chars(v)
 
 
 def _safe_str(v: Any) -> str:
@@ -279,9 +276,19 @@ def _preview(v: Any) -> str:
         return object.__repr__(v)[:PREVIEW_CHARS]
 
 
-def describe_context(value: Any, *, skipped: list[SkippedFile] | None = None, source: str | None = None) -> ContextInfo:
-    """Metadata without copying the data: sizes, first keys, a short preview."""
-    sizes: list[int] = []
+def describe_context(
+    value: Any,
+    *,
+    skipped: list[SkippedFile] | None = None,
+    source: str | None = None,
+    documents: list[DocumentInfo] | None = None,
+    excluded: dict[str, int] | None = None,
+    sizes: Mapping[str, int] | None = None,
+) -> ContextInfo:
+    """Metadata without copying the data: sizes, first keys, a short preview, and what was loaded.
+    ``sizes`` gives the characters of items already counted (by key; "" for the whole value)."""
+    known = sizes or {}
+    sizes_: list[int] = []
     keys: list[str] = []
     if isinstance(value, str):
         total, n, preview = len(value), 1, value[:PREVIEW_CHARS]
@@ -291,10 +298,10 @@ def describe_context(value: Any, *, skipped: list[SkippedFile] | None = None, so
         n = len(value)
         total = 0
         for i, (k, v) in enumerate(value.items()):
-            s = _size(v)
+            s = known[k] if isinstance(k, str) and k in known else _size(v)
             total += s
             if i < MAX_ITEM_SIZES:
-                sizes.append(s)
+                sizes_.append(s)
                 keys.append(_safe_str(k))
         first = next(iter(value.items()), None)
         preview = "" if first is None else f"{_safe_str(first[0])[:200]}: {_preview(first[1])}"
@@ -302,11 +309,15 @@ def describe_context(value: Any, *, skipped: list[SkippedFile] | None = None, so
         type_name = "list"
         n = len(value)
         total = 0
-        for i, v in enumerate(value):
-            s = _size(v)
-            total += s
-            if i < MAX_ITEM_SIZES:
-                sizes.append(s)
+        if "" in known and len(documents or ()) == 1:  # one loaded table: sizes per row still help
+            total = known[""]
+            sizes_ = [_size(v) for v in value[:MAX_ITEM_SIZES]]
+        else:
+            for i, v in enumerate(value):
+                s = _size(v)
+                total += s
+                if i < MAX_ITEM_SIZES:
+                    sizes_.append(s)
         preview = _preview(value[0]) if value else ""
     else:
         type_name = type(value).__name__
@@ -315,4 +326,15 @@ def describe_context(value: Any, *, skipped: list[SkippedFile] | None = None, so
         except Exception:  # a hostile or broken __repr__
             text = object.__repr__(value)
         total, n, preview = len(text), 1, text[:PREVIEW_CHARS]
-    return ContextInfo(type_name, total, n, sizes, keys, preview, list(skipped or []), source)
+    return ContextInfo(
+        type_name,
+        total,
+        n,
+        sizes_,
+        keys,
+        preview,
+        list(skipped or []),
+        source,
+        list(documents or []),
+        dict(excluded or {}),
+    )

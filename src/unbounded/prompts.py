@@ -26,6 +26,9 @@ HELPER_DOCS = """\
 document), `.offset`, `.line`, `.match`, `.text` (the matching line): a regex search, fast on huge text.
 - `chunks(text, size, overlap=0)` -> list of pieces of `size` characters (or items, for lists and dicts).
 - `SHOW_VARS()` -> the variables you have defined, with types and sizes.
+- Loaded documents: paged text (PDF, EPUB) has a line `=== page N ===` before each page; tables (CSV, \
+Parquet, SQLite…) are lists of dicts. `page(key, n)`, `pages(key)`, `page_of(key, offset)` (the page of a grep \
+hit), `table(key, name=None)` and `tables(key)` address them by their key in `context`.
 - `FINAL(answer)`: give your final answer and stop. `FINAL_VAR(name)`: give the value of variable `name`."""
 
 FULL_SYSTEM = """\
@@ -257,8 +260,9 @@ def compact_context_description(info: ContextInfo, preview_chars: int = 100) -> 
             text += f", item 0 starts with {_short(info.preview, preview_chars)!r}"
     else:
         text = f"{info.type}, {info.total_chars:,} characters"
-    if info.skipped:
-        text += f" ({len(info.skipped)} unreadable file(s) skipped)"
+    outline = info.outline(compact=True)
+    if outline:
+        text += ". " + outline
     return text
 
 

@@ -9,10 +9,10 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from ..errors import BudgetExceeded, ConfigError, ContextError, EmptyContextError, UnknownModelError
+from ..loaders.arguments import add_load_arguments
 from ..models.registry import DEFAULT_MODEL
 from .exitcodes import (
     EXIT_BUDGET,
@@ -27,52 +27,25 @@ from .exitcodes import (
 )
 
 
-def _load_inputs(paths: list[str]) -> Any:
-    """One path → its content as loaded by the context module; several → {name: text} merged."""
-    from ..context import load_context
-
-    if not paths:
-        if sys.stdin.isatty():
-            raise ContextError("no input: give one or more paths, or '-' to read standard input")
-        paths = ["-"]
-    values: dict[str, Any] = {}
-    for p in paths:
-        if p == "-":
-            data = sys.stdin.buffer.read()
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ContextError(f"standard input is not UTF-8 text (byte {exc.start})") from exc
-            if len(paths) == 1:
-                return text
-            values["<stdin>"] = text
-            continue
-        path = Path(p)
-        if not path.exists():
-            raise ContextError(f"no such file or folder: {p}")
-        if len(paths) == 1:
-            return path
-        loaded = load_context(path, allow_empty=True).value
-        if isinstance(loaded, dict):
-            for k, v in loaded.items():
-                values[f"{p.rstrip('/')}/{k}"] = v
-        else:
-            values[p] = loaded
-    return values
-
-
 def run(args: argparse.Namespace) -> int:
     from ..budget import Budget
+    from ..context import load_inputs
     from ..engine import RLM
+    from ..loaders.arguments import load_options
     from ..repl.base import Limits
     from ..status import StatusKind
 
+    if not args.paths and sys.stdin.isatty():
+        return fail(EXIT_CONTEXT, "no input: give one or more paths, or '-' to read standard input")
     try:
-        context = _load_inputs(args.paths)
+        stdin = None if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer
+        context = load_inputs(args.paths or ["-"], stdin=stdin, **load_options(args))
     except EmptyContextError as exc:
         return fail(EXIT_EMPTY, str(exc))
     except ContextError as exc:
         return fail(EXIT_CONTEXT, str(exc))
+    except ConfigError as exc:
+        return fail(EXIT_MODEL, str(exc))
     try:
         budget = Budget(
             max_iterations=args.max_iterations,
@@ -181,6 +154,7 @@ def add_parser(sub: Any) -> None:
     )
     ask.add_argument("question")
     ask.add_argument("paths", nargs="*", help="files, folders, or - for standard input")
+    add_load_arguments(ask)
     ask.add_argument("--model", default=os.environ.get("UNBOUNDED_MODEL", DEFAULT_MODEL))
     ask.add_argument("--sub-model", default=os.environ.get("UNBOUNDED_SUB_MODEL"))
     ask.add_argument("--depth", type=int, default=1, help="maximum recursion depth (default 1)")

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
+from .doc_helpers import NAMES as DOC_HELPER_NAMES
+from .doc_helpers import bind as bind_doc_helpers
 from .helpers import chunks, describe_value, format_final, grep
 from .subcall_kinds import MODEL_KINDS
 
@@ -30,6 +32,7 @@ RESERVED = (
     "SHOW_VARS",
     "grep",
     "chunks",
+    *DOC_HELPER_NAMES,
 )
 
 if TYPE_CHECKING:
@@ -166,6 +169,7 @@ def build_namespace(
         "grep": _grep,
         "chunks": chunks,
     }
+    builtins.update(bind_doc_helpers(lambda: ns.get("context")))
     if sub_calls:
         stubs = {"llm_query": llm_query, "llm_batch": llm_batch, "rlm_query": rlm_query, "rlm_batch": rlm_batch}
         builtins.update((kind, stubs[kind]) for kind in MODEL_KINDS)
