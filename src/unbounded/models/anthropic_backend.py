@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from ..errors import ConfigError
 from .base import Completion, LMBase, Message, Usage
 from .cache import maybe_cached
 from .options import BACKEND_OPTIONS, api_key_from, pop_max_concurrency, reject_unknown
 from .pricing import lookup_context_window, lookup_price, parse_price
-from .remote import RemoteLM
+from .remote import RemoteLM, RemoteOptions
 from .retry import AttemptError, RetryPolicy
 from .sdk import http_client, require_sdk
 
@@ -65,28 +65,20 @@ class AnthropicLM(RemoteLM):
         api_key: str,
         name: str | None = None,
         base_url: str | None = None,
-        policy: RetryPolicy | None = None,
-        max_concurrency: int = 32,
-        context_window: int | None = None,
         default_max_tokens: int = 8192,
-        price: tuple[float, float, float] | None = None,
         prompt_cache: bool = True,
         cache_ttl: str = "5m",
         extra_body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
-        small: bool | None = None,
+        **common: Unpack[RemoteOptions],
     ) -> None:
         if cache_ttl not in _WRITE_MULTIPLIER:
             raise ConfigError(f"cache_ttl must be '5m' or '1h', got {cache_ttl!r}")
         super().__init__(
             model,
             name=name or f"anthropic/{model}",
-            policy=policy,
-            max_concurrency=max_concurrency,
-            context_window=context_window,
             default_max_tokens=default_max_tokens,
-            price=price,
-            small=small,
+            **common,
         )
         self.base_url = base_url
         self.prompt_cache = prompt_cache

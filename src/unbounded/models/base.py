@@ -189,19 +189,10 @@ class LMBase:
         return None
 
 
-class WrappedLM(LMBase):
-    """Base for a layer around another model (a cache, a meter): every attribute and ability is the
-    wrapped model's, forwarded here once, so no wrapper can drop one. Subclasses override ``complete``
-    and, when they hold per-instance state that a slot twin must not share, ``rewrap``."""
+class _Delegating(LMBase):
+    """The protocol's three attributes read from ``inner``."""
 
-    def __init__(self, inner: LMBase) -> None:
-        self.inner = full_lm(inner)
-
-    def rewrap(self, inner: LMBase) -> WrappedLM:
-        """This wrapper around another model (a slot twin of the wrapped one)."""
-        twin = copy.copy(self)
-        twin.inner = inner
-        return twin
+    inner: Any
 
     @property  # type: ignore[override]
     def name(self) -> str:
@@ -214,6 +205,21 @@ class WrappedLM(LMBase):
     @property  # type: ignore[override]
     def context_window(self) -> int | None:
         return self.inner.context_window
+
+
+class WrappedLM(_Delegating):
+    """Base for a layer around another model (a cache, a meter): every attribute and ability is the
+    wrapped model's, forwarded here once, so no wrapper can drop one. Subclasses override ``complete``
+    and, when they hold per-instance state that a slot twin must not share, ``rewrap``."""
+
+    def __init__(self, inner: LMBase) -> None:
+        self.inner = full_lm(inner)
+
+    def rewrap(self, inner: LMBase) -> WrappedLM:
+        """This wrapper around another model (a slot twin of the wrapped one)."""
+        twin = copy.copy(self)
+        twin.inner = inner
+        return twin
 
     @property  # type: ignore[override]
     def default_max_tokens(self) -> int:
@@ -254,23 +260,11 @@ class WrappedLM(LMBase):
         await self.inner.aclose()
 
 
-class _ProtocolOnly(LMBase):
+class _ProtocolOnly(_Delegating):
     """An object that implements only the ``LM`` protocol, seen through ``LMBase``'s defaults."""
 
     def __init__(self, inner: LM) -> None:
         self.inner = inner
-
-    @property  # type: ignore[override]
-    def name(self) -> str:
-        return self.inner.name
-
-    @property  # type: ignore[override]
-    def max_concurrency(self) -> int:
-        return self.inner.max_concurrency
-
-    @property  # type: ignore[override]
-    def context_window(self) -> int | None:
-        return self.inner.context_window
 
     async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
         return await self.inner.complete(messages, **opts)
@@ -289,4 +283,9 @@ def upper_bound_input_tokens(messages: Sequence[Message]) -> int:
     Such tokenizers never emit more tokens than UTF-8 bytes; each message adds a few
     template tokens. Used to reserve budget when a backend has no tokenizer.
     """
-    return sum(len(m.content.encode("utf-8", "surrogatepass")) + 16 for m in messages) + 16
+    return sum(_utf8_len(m.content) + 16 for m in messages) + 16
+
+
+def _utf8_len(text: str) -> int:
+    # An ASCII str (CPython knows without scanning) is as many bytes as characters: no copy to encode.
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))

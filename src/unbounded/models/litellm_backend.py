@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from ..errors import ConfigError, MissingAPIKeyError, MissingExtraError
 from .base import Completion, LMBase, Message, Usage
 from .cache import maybe_cached
 from .options import BACKEND_OPTIONS, pop_max_concurrency, reject_unknown
 from .pricing import lookup_context_window, lookup_price, parse_price
-from .remote import RemoteLM
+from .remote import RemoteLM, RemoteOptions
 from .retry import AttemptError, RetryPolicy
 from .sdk_errors import classify_exception
 
@@ -58,23 +58,15 @@ class LiteLLMLM(RemoteLM):
         name: str | None = None,
         api_key: str | None = None,
         base_url: str | None = None,
-        policy: RetryPolicy | None = None,
-        max_concurrency: int = 32,
-        context_window: int | None = None,
         default_max_tokens: int = 4096,
-        price: tuple[float, float, float] | None = None,
         extra_body: dict[str, Any] | None = None,
-        small: bool | None = None,
+        **common: Unpack[RemoteOptions],
     ) -> None:
         super().__init__(
             model,
             name=name or f"litellm/{model}",
-            policy=policy,
-            max_concurrency=max_concurrency,
-            context_window=context_window,
             default_max_tokens=default_max_tokens,
-            price=price,
-            small=small,
+            **common,
         )
         self._api_key = api_key
         self._base_url = base_url

@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import urlparse
 
 from ..errors import ConfigError
@@ -35,7 +35,7 @@ from .base import Completion, LMBase, Message, Usage
 from .cache import maybe_cached
 from .options import BACKEND_OPTIONS, api_key_from, pop_max_concurrency, reject_unknown
 from .pricing import lookup_context_window, lookup_price, parse_price
-from .remote import RemoteLM
+from .remote import RemoteLM, RemoteOptions
 from .retry import AttemptError, RetryPolicy
 from .sdk import http_client, require_sdk
 
@@ -100,14 +100,10 @@ class OpenAIChatLM(RemoteLM):
         official: bool | None = None,
         reasoning: bool | None = None,
         reasoning_effort: str | None = None,
-        policy: RetryPolicy | None = None,
-        max_concurrency: int = 32,
-        context_window: int | None = None,
         default_max_tokens: int | None = None,
-        price: tuple[float, float, float] | None = None,
         extra_body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
-        small: bool | None = None,
+        **common: Unpack[RemoteOptions],
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.official = official if official is not None else _is_openai_host(self.base_url)
@@ -116,12 +112,8 @@ class OpenAIChatLM(RemoteLM):
         super().__init__(
             model,
             name=name or f"openai-compatible/{model}",
-            policy=policy,
-            max_concurrency=max_concurrency,
-            context_window=context_window,
             default_max_tokens=default_max_tokens or (16_384 if self.reasoning else 4_096),
-            price=price,
-            small=small,
+            **common,
         )
         self._extra_body = dict(extra_body or {})
         self._headers = dict(headers or {})

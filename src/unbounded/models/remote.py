@@ -10,7 +10,7 @@ only its wire format: ``build_request``, ``_send``, ``_parse`` and, where it hol
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from .base import Abilities, Completion, LMBase, Message, as_messages
 from .retry import AttemptError, RetryPolicy, call_with_retries
@@ -19,30 +19,30 @@ from .sdk_errors import classify_exception
 from .traits import looks_small
 
 
+class RemoteOptions(TypedDict, total=False):
+    """What every provider backend's constructor takes besides its own options."""
+
+    policy: RetryPolicy | None
+    max_concurrency: int
+    context_window: int | None
+    price: tuple[float, float, float] | None
+    small: bool | None
+
+
 class RemoteLM(LMBase):
     """A model behind a provider's API. ``small`` (default: from the size in the model's name)
     declares that it needs the compact prompt style, e.g. ``ollama/qwen2.5-coder:1.5b``."""
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        name: str,
-        policy: RetryPolicy | None = None,
-        max_concurrency: int = 32,
-        context_window: int | None = None,
-        default_max_tokens: int = 4096,
-        price: tuple[float, float, float] | None = None,
-        small: bool | None = None,
-    ) -> None:
+    def __init__(self, model: str, *, name: str, default_max_tokens: int, **common: Unpack[RemoteOptions]) -> None:
         self.model = model
         self.name = name
-        self.policy = policy or RetryPolicy()
-        self.max_concurrency = max_concurrency
-        self.context_window = context_window
+        self.policy = common.get("policy") or RetryPolicy()
+        self.max_concurrency = common.get("max_concurrency", 32)
+        self.context_window = common.get("context_window")
         self.default_max_tokens = default_max_tokens
+        small = common.get("small")
         self.abilities = Abilities(small=looks_small(model) if small is None else bool(small))
-        self._price = price
+        self._price = common.get("price")
         self._clients: PerLoop[Any] = PerLoop(self._make_client)
 
     def price(self) -> tuple[float, float, float] | None:

@@ -103,8 +103,11 @@ def _settle(done: asyncio.Future[None]) -> None:
 
 async def _wait(done: asyncio.Future[None], timeout: float | None) -> bool:
     """Whether the cell finished within ``timeout`` seconds (None: no limit)."""
+    if done.done():
+        return True
     try:
-        await asyncio.wait_for(asyncio.shield(done), timeout)
+        async with asyncio.timeout(timeout):
+            await asyncio.shield(done)
     except TimeoutError:
         return False
     return True

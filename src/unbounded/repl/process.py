@@ -497,7 +497,8 @@ class ProcessREPL:
             hard = self.limits.cell_timeout + self.limits.kill_grace
         started = time.perf_counter()
         try:
-            reply = await asyncio.wait_for(self._request({"op": "exec", "code": code}, "result"), hard)
+            async with asyncio.timeout(hard):  # no task per cell, unlike wait_for
+                reply = await self._request({"op": "exec", "code": code}, "result")
             result = CellResult.from_dict(reply)
             if lost is not None:
                 result.notes.insert(
