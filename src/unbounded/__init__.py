@@ -31,10 +31,12 @@ _EXPORTS = {
     "ContextLengthError": "unbounded.errors",
     "RateLimitError": "unbounded.errors",
     "RunStatus": "unbounded.status",
+    "batch": "unbounded.batch",
     "StatusKind": "unbounded.status",
 }
 
 if TYPE_CHECKING:
+    from . import batch
     from .budget import Budget
     from .engine import RLM
     from .errors import (
@@ -75,5 +77,6 @@ __all__ = [
     "ScriptedLM",
     "StatusKind",
     "UnboundedError",
+    "batch",
     "resolve_model",
 ]

@@ -16,6 +16,7 @@ from .exitcodes import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, fail
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..batch.cli import add_parser as add_batch
     from ..bench import cli as bench_cli
     from ..trace_view import add_parser as add_trace
     from ..view import add_parser as add_view
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_view(sub)
     models_cmd.add_parser(sub)
     bench_cli.add_parser(sub)
+    add_batch(sub)
     return p
 
 

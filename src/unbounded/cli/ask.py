@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
 import time
@@ -13,7 +12,6 @@ from typing import Any
 
 from ..errors import BudgetExceeded, ConfigError, ContextError, EmptyContextError, UnknownModelError
 from ..loaders.arguments import add_load_arguments
-from ..models.registry import DEFAULT_MODEL
 from .exitcodes import (
     EXIT_BUDGET,
     EXIT_CONTEXT,
@@ -25,15 +23,12 @@ from .exitcodes import (
     EXIT_USAGE,
     fail,
 )
+from .options import add_run_arguments, budget_from_args, limits_from_args
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..budget import Budget
     from ..context import load_inputs
-    from ..engine import RLM
     from ..loaders.arguments import load_options
-    from ..repl.base import Limits
-    from ..status import StatusKind
 
     if not args.paths and sys.stdin.isatty():
         return fail(EXIT_CONTEXT, "no input: give one or more paths, or '-' to read standard input")
@@ -46,21 +41,21 @@ def run(args: argparse.Namespace) -> int:
         return fail(EXIT_CONTEXT, str(exc))
     except ConfigError as exc:
         return fail(EXIT_MODEL, str(exc))
+    pool = None
     try:
-        budget = Budget(
-            max_iterations=args.max_iterations,
-            max_llm_calls=args.max_calls,
-            max_total_tokens=args.max_total_tokens,
-            max_cost_usd=args.max_cost,
-            max_seconds=args.max_seconds,
-        )
-        limits = Limits(cell_timeout=args.cell_timeout, allow_network=args.allow_network, sandbox=args.sandbox)
+        budget = budget_from_args(args)
+        limits = limits_from_args(args)
+        if args.sub_pool == "ray":
+            from ..batch import RayModelPool
+
+            pool = RayModelPool(args.sub_model or args.model, address=args.ray)
+        from ..engine import RLM
         from ..view.live import LiveTree
 
         progress = LiveTree.for_stderr(enabled=not args.quiet)
         rlm = RLM(
             model=args.model,
-            sub_model=args.sub_model,
+            sub_model=pool or args.sub_model,
             max_depth=args.depth,
             budget=budget,
             repl=args.repl,
@@ -70,9 +65,20 @@ def run(args: argparse.Namespace) -> int:
             cache=args.cache,
         )
     except (UnknownModelError, ConfigError) as exc:
+        if pool is not None:
+            pool.shutdown()
         return fail(EXIT_MODEL, str(exc))
     except ValueError as exc:
         return fail(EXIT_USAGE, str(exc))
+    try:
+        return _ask(args, rlm, context, progress)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _ask(args: argparse.Namespace, rlm: Any, context: Any, progress: Any) -> int:
+    from ..status import StatusKind
 
     started = time.monotonic()
     try:
@@ -133,18 +139,6 @@ async def _ask_with_signals(rlm: Any, question: str, context: Any) -> Any:
     return await rlm.arun(question, context)
 
 
-class _Deprecated(argparse.Action):
-    """An old option name that still works, with a warning naming the new one."""
-
-    def __init__(self, *args: Any, new: str, **kwargs: Any) -> None:
-        self.new = new
-        super().__init__(*args, **kwargs)
-
-    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
-        print(f"unbounded: {option} is deprecated; use {self.new}", file=sys.stderr)
-        setattr(namespace, self.dest, values)
-
-
 def add_parser(sub: Any) -> None:
     ask = sub.add_parser(
         "ask",
@@ -155,34 +149,17 @@ def add_parser(sub: Any) -> None:
     ask.add_argument("question")
     ask.add_argument("paths", nargs="*", help="files, folders, or - for standard input")
     add_load_arguments(ask)
-    ask.add_argument("--model", default=os.environ.get("UNBOUNDED_MODEL", DEFAULT_MODEL))
-    ask.add_argument("--sub-model", default=os.environ.get("UNBOUNDED_SUB_MODEL"))
-    ask.add_argument("--depth", type=int, default=1, help="maximum recursion depth (default 1)")
-    ask.add_argument("--max-iterations", type=int, default=20, help="root turns per RLM (default 20)")
-    ask.add_argument("--max-calls", type=int, default=200, help="maximum model calls in the whole run")
-    ask.add_argument("--max-total-tokens", type=int, default=None, help="maximum tokens in the whole run")
+    add_run_arguments(ask)
     ask.add_argument(
-        "--max-tokens",
-        dest="max_total_tokens",
-        type=int,
-        action=_Deprecated,
-        new="--max-total-tokens",
-        help=argparse.SUPPRESS,
+        "--sub-pool",
+        choices=["none", "ray"],
+        default="none",
+        help="'ray': sub-calls of a local model go to model actors on every node of a Ray cluster "
+        "(pip install 'unbounded[ray]')",
     )
-    ask.add_argument("--max-cost", type=float, default=None, help="maximum cost in USD")
-    ask.add_argument("--max-seconds", type=float, default=None, help="wall-clock limit for the whole run, seconds")
     ask.add_argument(
-        "--timeout", dest="max_seconds", type=float, action=_Deprecated, new="--max-seconds", help=argparse.SUPPRESS
+        "--ray", default=None, metavar="ADDRESS", help="the Ray cluster for --sub-pool ray (default: this machine's)"
     )
-    ask.add_argument("--cell-timeout", type=float, default=120.0, help="wall-clock limit per code cell, seconds")
-    ask.add_argument("--repl", choices=["process", "inprocess"], default="process")
-    ask.add_argument(
-        "--sandbox",
-        choices=["auto", "bwrap", "unshare", "none"],
-        default="auto",
-        help="confinement of the process REPL (default: bubblewrap where it works; see docs/security.md)",
-    )
-    ask.add_argument("--allow-network", action="store_true", help="let model-written code use the network")
     ask.add_argument("--trace", default=None, help="append the run's events to this JSONL file")
     ask.add_argument("--cache", action="store_true", help="cache model responses on disk")
     ask.add_argument("--json", action="store_true", help="print the whole result as JSON")

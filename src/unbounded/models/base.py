@@ -180,6 +180,10 @@ class LMBase:
         """False while a lazily loaded model (``abilities.lazy_load``) is not in memory yet."""
         return True
 
+    def load(self) -> float:
+        """Load now (blocking); returns the seconds it took."""
+        return 0.0
+
     async def aload(self) -> float:
         """Load now without blocking the event loop; returns the seconds it took."""
         return 0.0
@@ -252,6 +256,9 @@ class WrappedLM(_Delegating):
     @property
     def loaded(self) -> bool:
         return self.inner.loaded
+
+    def load(self) -> float:
+        return self.inner.load()
 
     async def aload(self) -> float:
         return await self.inner.aload()
