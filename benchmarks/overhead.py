@@ -270,9 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--http-repeats", type=int, default=5, help="runs per REPL mode (default 5; the median is shown)")
     args, rest = ap.parse_known_args(argv)
     if not args.http_only:
-        from unbounded.bench.overhead import main as scripted_cases
-
-        scripted_cases(rest)
+        # In a process of their own: their 200-turn runs must not leave this one's heap bigger.
+        subprocess.run([sys.executable, "-m", "unbounded.bench.overhead", *rest], check=True)
     result = bench_http(args.http_turns, args.http_repeats, ["process", "inprocess"])
     print()
     print(f"{'HTTP backend (loopback, zero-latency server)':<56} {'value':>16}   {'target':<12}")

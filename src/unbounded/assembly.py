@@ -14,7 +14,6 @@ from pathlib import Path
 
 from .errors import UnknownModelError, UnknownPriceError
 from .models.base import LM, LMBase, full_lm
-from .models.cache import maybe_cached
 from .models.registry import resolve_model
 
 Wrapper = Callable[[LMBase], LMBase]
@@ -91,7 +90,16 @@ def build_models(
     (instead) wraps each with a caller's own layer. Without ``sub_model`` the root answers sub-calls,
     on its ``sub`` slot where it has slots.
     """
-    layer: Wrapper = wrap if wrap is not None else (lambda lm: maybe_cached(lm, cache))
+    if wrap is not None:
+        layer: Wrapper = wrap
+    elif cache:
+        from .models.cache import maybe_cached  # sqlite3 only when a cache is asked for
+
+        def layer(lm: LMBase) -> LMBase:
+            return maybe_cached(lm, cache)
+    else:
+        def layer(lm: LMBase) -> LMBase:
+            return lm
     root_raw = full_lm(resolve_model(model))
     sub_raw = root_raw.fork_for_subcalls() if sub_model is None else full_lm(resolve_model(sub_model))
     root = layer(root_raw)

@@ -11,7 +11,6 @@ import itertools
 import json
 import os
 import re
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -85,7 +84,7 @@ class Tracer:
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
         #: Starts every id this tracer makes, so runs appended to one file never share an id.
-        self.prefix = secrets.token_hex(4)
+        self.prefix = os.urandom(4).hex()
 
     def new_id(self, kind: str) -> str:
         return f"{self.prefix}-{kind}-{next(self._counter)}"

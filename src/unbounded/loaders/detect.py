@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import io
-import zipfile
 
 from .base import MissingExtraError
 
@@ -97,6 +96,8 @@ def kind_by_magic(data: bytes) -> str | None:
 
 def _zip_flavour(data: bytes) -> str:
     """Office files and EPUB are zip archives: tell them apart by the members they must have."""
+    import zipfile
+
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = set(zf.namelist())

@@ -8,9 +8,8 @@ as ``0x…`` hex otherwise.
 
 from __future__ import annotations
 
-import datetime
-import decimal
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -33,11 +32,13 @@ def plain(value: Any) -> Any:
         except UnicodeDecodeError:
             return "0x" + raw.hex()
         return "0x" + raw.hex() if _CONTROL.search(text) else text
-    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+    # Dates and decimals come only from libraries that imported those modules: look, don't import.
+    dt, dec = sys.modules.get("datetime"), sys.modules.get("decimal")
+    if dt is not None and isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
-    if isinstance(value, datetime.timedelta):
+    if dt is not None and isinstance(value, dt.timedelta):
         return str(value)
-    if isinstance(value, decimal.Decimal):
+    if dec is not None and isinstance(value, dec.Decimal):
         return str(value)
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
