@@ -271,7 +271,7 @@ def test_command_line(folder: tuple[Path, Agent], tmp_path: Path, capsys: pytest
 
 
 class SmallAgent(Agent):
-    """The same agent declared small, so the engine speaks to it in the compact style (worked example,
+    """The same agent declared small, so the engine speaks to it in the guided style (a worked example,
     stop at the end of a code block)."""
 
     def __init__(self) -> None:
@@ -297,7 +297,7 @@ def test_compact_style_trajectories_mark_the_worked_example_and_close_fences(tmp
     assert export_trajectories(out, target).written == 1
     (line,) = read_jsonl(target)
     meta = line["metadata"]
-    assert meta["prompt_style"] == "compact" and meta["fidelity"] == "exact" and meta["score"] == 1.0
+    assert meta["prompt_style"] == "guided" and meta["fidelity"] == "exact" and meta["score"] == 1.0
     assert meta["status"] == ("final" if turns == 20 else "max_iterations")
     messages = line["messages"]
     calls = [c for c in agent.lm.calls if len(c) > 1 and c[0].role == "system"]

@@ -194,7 +194,7 @@ def test_prompt_style_follows_the_declared_size_not_the_spec_prefix() -> None:
     small = resolve_model("ollama/qwen2.5-coder:1.5b")
     big = resolve_model("ollama/llama3.1:70b")
     assert small.abilities.small and not big.abilities.small
-    assert RLM(model=small).prompt_style == "compact"
+    assert RLM(model=small).prompt_style == "guided"
     assert RLM(model=big).prompt_style == "full"
     assert RLM(model=resolve_model("ollama/qwen2.5-coder:1.5b", small=False)).prompt_style == "full"
 

@@ -29,6 +29,7 @@ class RLMConfig:
     model_options: dict[str, Any] = field(default_factory=dict)
     sub_model_options: dict[str, Any] = field(default_factory=dict)
     cache: bool | str = False
+    compaction: float | None = None
 
     def to_trace(self) -> dict[str, Any]:
         """The config as plain JSON data, secrets replaced by ``***``."""

@@ -12,9 +12,9 @@ import asyncio
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .answer_guard import AnswerGuard, context_unseen
 from .assembly import ModelSet, build_models
@@ -23,7 +23,16 @@ from .calls import ModelCaller
 from .config import RLMConfig
 from .context import ContextInfo, LoadedContext, load_context
 from .errors import BudgetExceeded, ContextError, ContextLengthError, ModelError, REPLError, VariableError
-from .history import fit_history
+from .history import (
+    CHARS_PER_TOKEN,
+    COMPACT_AT,
+    compactable,
+    fit_history,
+    history_chars,
+    needs_compaction,
+    summary_message,
+    summary_prompt,
+)
 from .models.base import LM, LMBase, Message, Usage
 from .models.registry import DEFAULT_MODEL
 from .parsing import parse_reply
@@ -34,8 +43,13 @@ from .result import RLMResult
 from .router import SubCallRouter
 from .runstate import Node, RunState
 from .status import RunStatus
+from .streaming import iterate_in_thread, stream_events
 from .styles import PromptStyle, resolve_style, truncate_middle
-from .trace import SCHEMA_VERSION, Listener, Tracer
+from .trace import SCHEMA_VERSION, Event, Listener, Tracer
+from .typed import MAX_OUTPUT_RETRIES, OutputInvalid, OutputSpec, output_refusal
+
+if TYPE_CHECKING:
+    from .session import Attachment, Session
 
 COMPLETION_QUESTION = (
     "The context is a prompt addressed to you. Respond to it as a helpful assistant would: answer its "
@@ -59,6 +73,10 @@ class RLM:
     sub-model functions (the paper's "no sub-calls" ablation). ``prompt_style`` is ``"auto"`` (compact
     for models that declare themselves small, else full), a style name or a ``PromptStyle``.
     ``shown_output_chars`` caps how much of a cell's output the model is shown (default: the style's).
+    ``compaction``: when the root's history fills this fraction of its model's window, older turns are
+    summarised by the sub-model (the REPL keeps its variables); None drops old turns instead.
+    ``run``/``arun``/``stream``/``astream`` take ``output=`` for a typed answer; ``session(context)``
+    keeps one context loaded for question after question.
     """
 
     def __init__(
@@ -81,6 +99,7 @@ class RLM:
         sub_model_options: Mapping[str, Any] | None = None,
         on_event: Listener | None = None,
         cache: bool | str | Path = False,
+        compaction: float | None = COMPACT_AT,
         max_output_chars: int | None = None,
     ) -> None:
         if max_depth < 0:
@@ -100,6 +119,9 @@ class RLM:
         self.trace_path = Path(trace) if trace else None
         self.batch_concurrency = max(1, batch_concurrency)
         self.on_event = on_event
+        if compaction is not None and not 0 < compaction <= 1:
+            raise ValueError("compaction must be a fraction of the window in (0, 1], or None to turn it off")
+        self.compaction = compaction
         self._new_repl = repl_factory(repl, self.limits)
         self._repl_name = repl if isinstance(repl, str) else getattr(repl, "__name__", type(repl).__name__)
         self.models: ModelSet = build_models(model, sub_model, models, cache=cache)
@@ -130,6 +152,7 @@ class RLM:
             model_options=self.model_options,
             sub_model_options=self.sub_model_options,
             cache=cache if isinstance(cache, bool) else str(cache),
+            compaction=compaction,
         )
 
     @property
@@ -148,9 +171,9 @@ class RLM:
         return self.style.name
 
     # -- public facades --------------------------------------------------------------------
-    def run(self, question: str, context: Any) -> RLMResult:
-        """Answer ``question`` about ``context`` (blocking)."""
-        return _run_sync(self.arun(question, context))
+    def run(self, question: str, context: Any, *, output: Any = None) -> RLMResult:
+        """Answer ``question`` about ``context`` (blocking). ``output``: see ``arun``."""
+        return _run_sync(self.arun(question, context, output=output))
 
     def completion(self, prompt: str) -> RLMResult:
         """The paper's drop-in form: the whole prompt is the context and the model is asked to respond to it."""
@@ -159,16 +182,70 @@ class RLM:
     async def acompletion(self, prompt: str) -> RLMResult:
         return await self.arun(COMPLETION_QUESTION, prompt)
 
-    async def arun(self, question: str, context: Any) -> RLMResult:
-        """Answer ``question`` about ``context``. Raises ContextError for unusable context before any model call."""
-        if not isinstance(question, str) or not question.strip():
-            raise ValueError("question must be a non-empty string")
+    async def arun(self, question: str, context: Any, *, output: Any = None) -> RLMResult:
+        """Answer ``question`` about ``context``. Raises ContextError for unusable context before any model call.
+
+        ``output`` asks for a typed answer: a type pydantic validates (a model, a dataclass, ``list[str]``…)
+        or a JSON schema dict; ``result.value`` is then the validated value (see ``typed.py``).
+        """
+        _check_question(question)
+        spec = OutputSpec.of(output) if output is not None else None
         loaded = context if isinstance(context, LoadedContext) else await asyncio.to_thread(load_context, context)
-        tracer = Tracer(self.trace_path, [self.on_event] if self.on_event else None)
-        ledger = Ledger(self.budget)
+        return await self._answer(question, loaded, output=spec)
+
+    async def astream(self, question: str, context: Any, *, output: Any = None) -> AsyncIterator[Event]:
+        """Answer ``question`` about ``context``, yielding the run's events as they happen — the ones the
+        trace records (``run_start``, ``rlm_start``, ``lm_request``/``lm_response``, ``cell``,
+        ``subcall_start``/``subcall_end``, ``check``…) — and last a ``result`` event whose
+        ``data["result"]`` is the ``RLMResult``. Leaving the loop early cancels the run."""
+        _check_question(question)
+        spec = OutputSpec.of(output) if output is not None else None
+        loaded = context if isinstance(context, LoadedContext) else await asyncio.to_thread(load_context, context)
+        async for event in stream_events(
+            lambda listener: self._answer(question, loaded, listeners=[listener], output=spec)
+        ):
+            yield event
+
+    def stream(self, question: str, context: Any, *, output: Any = None) -> Iterator[Event]:
+        """``astream`` for sync code: the events as they happen, in a thread of their own."""
+        return iterate_in_thread(lambda: self.astream(question, context, output=output))
+
+    def session(self, context: Any, *, budget: str = "question") -> Session:
+        """A session over ``context``: loaded once, then ``session.ask(question)`` as often as you like;
+        variables persist between questions. ``budget="session"`` makes the budget one for all of them."""
+        from .session import Session
+
+        return Session(self, context, budget_scope=budget)
+
+    def asession(self, context: Any, *, budget: str = "question") -> Session:
+        """``async with rlm.asession(context) as s: await s.aask(...)``."""
+        return self.session(context, budget=budget)
+
+    def restore(self, path: str | Path, context: Any = None) -> Session:
+        """A session saved with ``session.save(path)``, with its questions, answers and variables."""
+        from .session import Session
+
+        return Session.restore(self, path, context)
+
+    async def _answer(
+        self,
+        question: str,
+        loaded: LoadedContext,
+        *,
+        listeners: Sequence[Listener] = (),
+        attached: Attachment | None = None,
+        output: OutputSpec | None = None,
+    ) -> RLMResult:
+        """One question: a run with its own trace events (``run_start`` … ``run_end``) and, unless a
+        session lends one, its own ledger; the root RLM gets the session's REPL when ``attached``."""
+        tracer = attached.tracer if attached is not None else self._tracer(listeners)
+        if attached is not None:
+            tracer.extra_listeners = list(listeners)
+        ledger = attached.ledger if attached is not None and attached.ledger is not None else Ledger(self.budget)
         run = RunState(ledger, tracer, ModelCaller(ledger, tracer), asyncio.Semaphore(self.batch_concurrency))
         run_id = tracer.new_id("run")
         started = time.perf_counter()
+        before = {k: _copy_usage(v) for k, v in ledger.by_model.items()}
         tracer.emit(
             "run_start",
             id=run_id,
@@ -176,11 +253,13 @@ class RLM:
             question=question,
             context=loaded.info.to_dict(),
             config=self.config.to_trace(),
+            session=attached.session_id if attached is not None else None,
         )
         status, answer, error, node = RunStatus.error("internal"), None, None, None
         try:
             node = Node(tracer.new_id("rlm"), 0, question, loaded.value, unseen=context_unseen(loaded.info))
-            status, answer, error = await self._solve(run, node, loaded.info, run_id)
+            node.output = output
+            status, answer, error = await self._solve(run, node, loaded.info, run_id, attached=attached)
         except BudgetExceeded as exc:  # strict mode
             status, error = RunStatus.budget(exc.limit), str(exc)
             raise
@@ -197,12 +276,13 @@ class RLM:
             result = RLMResult(
                 answer=answer,
                 status=status,
-                usage={k: _copy_usage(v) for k, v in ledger.by_model.items()},
+                usage=_usage_since(before, ledger.by_model),
                 iterations=node.iterations if node else 0,
                 trace_path=self.trace_path,
                 elapsed=elapsed,
                 error=error,
                 subcalls=run.subcalls,
+                value=node.value if node is not None else None,
             )
             tracer.emit(
                 "run_end",
@@ -215,9 +295,15 @@ class RLM:
                 ledger=ledger.snapshot(),
                 elapsed=elapsed,
             )
-            tracer.close()
-            await self.models.aclose()
+            if attached is None:
+                tracer.close()
+                await self.models.aclose()
+            else:
+                tracer.extra_listeners = []
         return result
+
+    def _tracer(self, listeners: Sequence[Listener] = ()) -> Tracer:
+        return Tracer(self.trace_path, [*([self.on_event] if self.on_event else []), *listeners])
 
     # -- one RLM ---------------------------------------------------------------------------
     def _initial_messages(self, node: Node, info: ContextInfo) -> list[Message]:
@@ -228,10 +314,16 @@ class RLM:
         )
         return self.style.initial_messages(cfg, node.question, info, self.tool_specs)
 
-    async def _solve(self, run: RunState, node: Node, info: ContextInfo, parent: str) -> Outcome:
-        """Run one RLM to its end."""
+    async def _solve(
+        self, run: RunState, node: Node, info: ContextInfo, parent: str, *, attached: Attachment | None = None
+    ) -> Outcome:
+        """Run one RLM to its end (on a session's live REPL when ``attached``; else on a new one)."""
         tracer, ledger = run.tracer, run.ledger
         messages = self._initial_messages(node, info)
+        if attached is not None and attached.history_note:
+            messages[-1] = Message("user", f"{attached.history_note}\n\n{messages[-1].content}")
+        if node.output is not None:
+            messages[-1] = Message("user", f"{messages[-1].content}\n{node.output.instructions()}")
         node.head = len(messages)  # never trimmed from the history
         tracer.emit(
             "rlm_start",
@@ -242,7 +334,7 @@ class RLM:
             style=self.style.name,
             prompt=[m.to_dict() for m in messages],
         )
-        repl = self._new_repl()
+        repl = attached.repl if attached is not None else self._new_repl()
         status, answer, error = RunStatus.error("internal"), None, None
         try:
             router = SubCallRouter(
@@ -256,11 +348,17 @@ class RLM:
                 solve_child=self._solve_child,
             )
             try:
-                await repl.start(node.context, router, self.tool_specs, sub_calls=self.sub_calls)
+                if attached is None:
+                    await repl.start(node.context, router, self.tool_specs, sub_calls=self.sub_calls)
+                else:
+                    attached.route_to(router)
+                await repl.set_var("question", node.question)
+                if attached is not None:
+                    await repl.set_var("history", attached.history())
             except (REPLError, ContextError) as exc:
                 status, error = RunStatus.error("repl"), str(exc)
                 return status, None, error
-            for warning in repl.warnings:  # e.g. a sandbox the OS refused
+            for warning in repl.warnings if attached is None else ():  # e.g. a sandbox the OS refused
                 tracer.emit("warning", parent=node.id, source="repl", message=warning)
             status, answer, error = await self._loop(run, node, repl, messages)
             return status, answer, error
@@ -274,7 +372,8 @@ class RLM:
             status, error = RunStatus.error(exc.kind), str(exc)
             return status, node.best, error
         finally:
-            await repl.close()
+            if attached is None:
+                await repl.close()
             tracer.emit(
                 "rlm_end",
                 id=node.id,
@@ -319,7 +418,11 @@ class RLM:
                 if parsed.final is not None:
                     answer = await self._resolve_text_final(repl, parsed.final.value, parsed.final.is_var)
                     if answer is not None:
-                        return RunStatus.final(), answer, None
+                        outcome, note = await self._accept(run, node, answer, guard.seen[1:])
+                        if outcome is not None:
+                            return outcome
+                        messages.append(Message("user", note))
+                        continue
                 if parsed.text_outside_code:
                     node.best = parsed.text_outside_code[:4000]
                 messages.append(Message("user", NO_CODE_REMINDER))
@@ -354,17 +457,88 @@ class RLM:
                     break
                 if run.ledger.exhausted:
                     raise BudgetExceeded(run.ledger.exhausted)
+            if final is None and parsed.final is not None:
+                final = await self._resolve_text_final(repl, parsed.final.value, parsed.final.is_var)
             if final is not None:
-                return RunStatus.final(), final, None
-            if parsed.final is not None:
-                answer = await self._resolve_text_final(repl, parsed.final.value, parsed.final.is_var)
-                if answer is not None:
-                    return RunStatus.final(), answer, None
-            outputs.extend(style.turn_notes(parsed.code_blocks, node.question, previous_code))
+                outcome, note = await self._accept(run, node, final, [*guard.seen[1:], *outputs])
+                if outcome is not None:
+                    return outcome
+                outputs.append(note)
+            else:
+                outputs.extend(style.turn_notes(parsed.code_blocks, node.question, previous_code))
             previous_code = parsed.code_blocks
             guard.observe(outputs)
             messages.append(Message("user", style.output_message(outputs, iteration, max_it)))
         return await self._forced_final(run, node, repl, messages)
+
+    async def _compact(self, run: RunState, node: Node, messages: list[Message]) -> None:
+        """Replace the older turns of the history by a summary (the REPL keeps its variables), in place.
+
+        When the sub-model cannot summarise, nothing changes here and ``fit_history`` drops turns instead.
+        """
+        span = compactable(messages, node.head)
+        if span is None:
+            return
+        start, end = span
+        before = history_chars(messages)
+        summary = await _summarise(self, run, node, messages[start:end])
+        if summary is None:
+            run.tracer.emit("compaction", parent=node.id, turns=(end - start) // 2, ok=False)
+            return
+        messages[start:end] = [summary_message(summary, (end - start) // 2)]
+        after = history_chars(messages)
+        run.tracer.emit(
+            "compaction", parent=node.id, turns=(end - start) // 2, ok=True,
+            chars_before=before, chars_after=after,
+            tokens_before=before // CHARS_PER_TOKEN, tokens_after=after // CHARS_PER_TOKEN,
+        )  # fmt: skip
+
+    async def _accept(self, run: RunState, node: Node, answer: str, seen: list[str]) -> tuple[Outcome | None, str]:
+        """Take a final answer (the run's outcome), or send it back (None and the note that says why):
+        it must have the requested shape (``output``), then pass the answer check."""
+        if node.output is not None:
+            try:
+                node.value, answer = node.output.validate(answer)
+            except OutputInvalid as exc:
+                node.output_retries += 1
+                run.tracer.emit("check", parent=node.id, answer=answer, verdict="invalid", reason=str(exc),
+                                refused=node.output_retries <= MAX_OUTPUT_RETRIES)  # fmt: skip
+                if node.output_retries > MAX_OUTPUT_RETRIES:
+                    node.best = answer
+                    return (RunStatus.error("output"), answer, f"the answer does not have the requested shape: {exc}"), ""
+                return None, output_refusal(str(exc), node.output)
+        note = await self._check(run, node, answer, seen)
+        if note is None:
+            return (RunStatus.final(), answer, None), ""
+        return None, note
+
+    async def _check(self, run: RunState, node: Node, answer: str, seen: list[str]) -> str | None:
+        """The note that sends a final answer back for another look, or None to take it.
+
+        Under a style with ``check_answers``, the sub-model reads what the code printed and says whether
+        it supports the answer; at most ``MAX_CHECK_REFUSALS`` answers of an RLM are sent back, so a
+        check can cost a turn but never the run. Each check is a ``check`` event in the trace.
+        """
+        if not (self.style.check_answers and self.sub_calls) or node.refusals >= MAX_CHECK_REFUSALS:
+            return None
+        evidence = _evidence(seen)
+        if not evidence:
+            return None
+        prompt = CHECK_PROMPT.format(question=node.question, evidence=evidence, answer=answer[:1000])
+        try:
+            completion = await run.caller.complete(
+                self.models.sub, [Message("user", prompt)], purpose="check", parent=node.id,
+                **{**self.sub_model_options, "max_tokens": 60},
+            )  # fmt: skip
+        except (ModelError, BudgetExceeded) as exc:  # a check that cannot run never blocks an answer
+            run.tracer.emit("check", parent=node.id, answer=answer, verdict="unchecked", reason=str(exc), refused=False)
+            return None
+        verdict, reason = _verdict(completion.text)
+        refused = verdict == "no"
+        if refused:
+            node.refusals += 1
+        run.tracer.emit("check", parent=node.id, answer=answer, verdict=verdict, reason=reason, refused=refused)
+        return CHECK_REFUSAL.format(answer=answer[:200], reason=reason or "no reason given") if refused else None
 
     async def _forced_final(self, run: RunState, node: Node, repl: REPL, messages: list[Message]) -> Outcome:
         messages.append(Message("user", FORCE_FINAL))
@@ -395,6 +569,8 @@ class RLM:
     async def _root_call(self, run: RunState, node: Node, messages: list[Message], *, purpose: str) -> Any:
         lm = self.models.for_depth(node.depth)
         reserve = int(self.model_options.get("max_tokens") or 1024)
+        if needs_compaction(messages, lm.context_window, reserve, self.compaction):
+            await self._compact(run, node, messages)
         trimmed = fit_history(messages, lm.context_window, reserve, head=node.head)
         try:
             return await run.caller.complete(lm, trimmed, purpose=purpose, parent=node.id, **self.model_options)
@@ -404,6 +580,69 @@ class RLM:
             return await run.caller.complete(lm, smaller, purpose=purpose, parent=node.id, **self.model_options)
 
 
+#: How many final answers of one RLM the answer check may send back.
+MAX_CHECK_REFUSALS = 1
+#: Characters of printed output the checker reads (the newest).
+CHECK_EVIDENCE_CHARS = 3000
+
+CHECK_PROMPT = """\
+A program searched some data to answer a question. Here is what it printed, and the answer it proposes.
+
+Question: {question}
+
+What it printed:
+{evidence}
+
+Proposed answer: {answer}
+
+Does what it printed support the proposed answer? Reply "yes" or "no", then a few words why."""
+
+CHECK_REFUSAL = (
+    "Note: a check of your answer {answer!r} against what your code printed says it is not supported: {reason}. "
+    "Look again at the places that answer the question (print them, or ask llm_query about them), then call "
+    "FINAL(answer). If the output does show your answer, call FINAL with it again."
+)
+
+
+def _evidence(seen: list[str]) -> str:
+    """The newest printed outputs, up to ``CHECK_EVIDENCE_CHARS``."""
+    parts: list[str] = []
+    used = 0
+    for text in reversed(seen):
+        text = "\n".join(line for line in text.strip().splitlines() if not line.startswith("FINAL: ")).strip()
+        if not text or text == "(no output)":
+            continue
+        if used + len(text) > CHECK_EVIDENCE_CHARS:
+            parts.append(text[-(CHECK_EVIDENCE_CHARS - used) :])
+            break
+        parts.append(text)
+        used += len(text)
+    return "\n\n".join(reversed(parts))
+
+
+def _verdict(reply: str) -> tuple[str, str]:
+    """("yes" | "no" | "unclear", the reason) from a checker's reply."""
+    words = reply.strip().lstrip("*`'\" ").split(None, 1)
+    head = words[0].lower().strip(".,:;!*") if words else ""
+    reason = " ".join(words[1].split())[:300] if len(words) > 1 else ""
+    if head in ("yes", "no"):
+        return head, reason.lstrip(",.:;- ")
+    return "unclear", " ".join(reply.split())[:300]
+
+
+async def _summarise(engine: RLM, run: RunState, node: Node, turns: list[Message]) -> str | None:
+    """The sub-model's summary of some turns, or None when it could not make one."""
+    prompt = summary_prompt(node.question, turns)
+    try:
+        completion = await run.caller.complete(
+            engine.models.sub, [Message("user", prompt)], purpose="compaction", parent=node.id,
+            **{**engine.sub_model_options, "max_tokens": 400},
+        )  # fmt: skip
+    except (ModelError, BudgetExceeded):
+        return None
+    return completion.text.strip() or None
+
+
 def _window_guess(messages: list[Message]) -> int:
     """A window for a model that did not declare one but said the prompt was too long: what was sent."""
     return max(1, sum(len(m.content) for m in messages) // 3)
@@ -411,6 +650,27 @@ def _window_guess(messages: list[Message]) -> int:
 
 def _copy_usage(u: Usage) -> Usage:
     return Usage(u.calls, u.input_tokens, u.output_tokens, u.cached_input_tokens, u.cost_usd)
+
+
+def _usage_since(before: dict[str, Usage], now: dict[str, Usage]) -> dict[str, Usage]:
+    """Per-model usage added since ``before`` (a session's shared ledger keeps counting across questions)."""
+    out: dict[str, Usage] = {}
+    for name, u in now.items():
+        b = before.get(name)
+        if b is None:
+            out[name] = _copy_usage(u)
+            continue
+        cost = None if u.cost_usd is None or b.cost_usd is None else u.cost_usd - b.cost_usd
+        d = Usage(u.calls - b.calls, u.input_tokens - b.input_tokens, u.output_tokens - b.output_tokens,
+                  u.cached_input_tokens - b.cached_input_tokens, cost)  # fmt: skip
+        if d.calls or d.total_tokens:
+            out[name] = d
+    return out
+
+
+def _check_question(question: str) -> None:
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("question must be a non-empty string")
 
 
 def _run_sync(coro: Any) -> Any:

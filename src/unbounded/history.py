@@ -52,3 +52,57 @@ def fit_history(
         else:
             tail = [Message("user", note), *tail]
     return head_msgs + tail
+
+
+#: Start compacting when the history is this full (a fraction of the window left after the reply).
+COMPACT_AT = 0.85
+#: The newest turns (assistant reply + output) a compaction keeps word for word.
+KEEP_TURNS = 2
+#: Characters of the compacted turns the summariser reads.
+SUMMARY_INPUT_CHARS = 12_000
+
+SUMMARY_PROMPT = """\
+Below are earlier steps of a program that answers a question by running Python code on some data. \
+Write a short summary of what the steps did and what they found: the facts, numbers, names, file names, \
+variable names the code created, and what is still unknown. Do not invent anything.
+
+Question: {question}
+
+Steps:
+{steps}
+
+Summary:"""
+
+
+def needs_compaction(messages: list[Message], window: int | None, reserve: int, threshold: float | None) -> bool:
+    """Whether the history fills more than ``threshold`` of the window's room for a prompt."""
+    if not window or threshold is None:
+        return False
+    return history_chars(messages) > threshold * (window - reserve) * CHARS_PER_TOKEN
+
+
+def compactable(messages: list[Message], head: int) -> tuple[int, int] | None:
+    """The (start, end) of the turns a compaction may summarise: after the head, before the newest
+    ``KEEP_TURNS`` turns; None when there is nothing worth summarising."""
+    end = len(messages) - 2 * KEEP_TURNS
+    if end - head < 2:
+        return None
+    if messages[end].role != "assistant":  # keep a turn whole: cut before an assistant reply
+        end -= 1
+    return (head, end) if end - head >= 2 else None
+
+
+def summary_prompt(question: str, turns: list[Message]) -> str:
+    steps = "\n\n".join(f"[{'code' if m.role == 'assistant' else 'output'}]\n{m.content}" for m in turns)
+    if len(steps) > SUMMARY_INPUT_CHARS:
+        half = SUMMARY_INPUT_CHARS // 2
+        steps = f"{steps[:half]}\n... [middle steps left out] ...\n{steps[-half:]}"
+    return SUMMARY_PROMPT.format(question=question, steps=steps)
+
+
+def summary_message(summary: str, turns: int) -> Message:
+    return Message(
+        "user",
+        f"[Summary of {turns} earlier turn(s), compacted to fit the model's window; the REPL's variables are "
+        f"unchanged]\n{summary.strip()}",
+    )

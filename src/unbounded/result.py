@@ -30,6 +30,8 @@ class RLMResult:
     elapsed: float
     error: str | None = None
     subcalls: int = 0
+    #: The validated value of a typed answer (``output=``), else None.
+    value: Any = None
     depth: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -59,7 +61,20 @@ class RLMResult:
             "trace_path": str(self.trace_path) if self.trace_path else None,
             "elapsed": round(self.elapsed, 4),
             "error": self.error,
+            "value": _plain(self.value),
         }
 
     def __str__(self) -> str:
         return self.answer or ""
+
+
+def _plain(value: Any) -> Any:
+    """A typed answer's value as JSON data (pydantic models and dataclasses included)."""
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
+        return value
+    try:
+        from pydantic import TypeAdapter
+
+        return TypeAdapter(type(value)).dump_python(value, mode="json")
+    except Exception:
+        return str(value)

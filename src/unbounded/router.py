@@ -68,7 +68,8 @@ class SubCallRouter:
 
     # -- the kinds ---------------------------------------------------------------------------------
     async def llm_query(self, payload: dict[str, Any], parent: str) -> str:
-        return await self.ask(str(payload.get("prompt", "")), payload.get("model"), parent)
+        schema = payload.get("schema")
+        return await self.ask(str(payload.get("prompt", "")), payload.get("model"), parent, schema=schema)
 
     async def llm_batch(self, payload: dict[str, Any], parent: str) -> list[str]:
         prompts = payload.get("prompts") or []
@@ -111,13 +112,12 @@ class SubCallRouter:
         return value
 
     # -- shared ------------------------------------------------------------------------------------
-    async def ask(self, prompt: str, model: str | None, parent: str) -> str:
-        """One plain sub-model call."""
+    async def ask(self, prompt: str, model: str | None, parent: str, *, schema: dict[str, Any] | None = None) -> str:
+        """One plain sub-model call (asking for JSON of ``schema``'s shape when one is given)."""
         lm = self.models.pick(model)
+        opts = {**self.options, "schema": schema} if schema is not None else self.options
         try:
-            completion = await self.run.caller.complete(
-                lm, [Message("user", prompt)], purpose="sub", parent=parent, **self.options
-            )
+            completion = await self.run.caller.complete(lm, [Message("user", prompt)], purpose="sub", parent=parent, **opts)
         except BudgetExceeded as exc:
             if self.strict:
                 raise

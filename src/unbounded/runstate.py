@@ -36,3 +36,9 @@ class Node:
     best: str | None = None
     unseen: bool = False
     head: int = 0
+    #: Final answers the answer check sent back so far.
+    refusals: int = 0
+    #: The shape a typed answer must have (an ``OutputSpec``), the validated value, the failed tries.
+    output: Any = None
+    value: Any = None
+    output_retries: int = 0

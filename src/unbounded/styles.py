@@ -3,7 +3,8 @@
 The engine's loop is the same for every model; what differs — the system prompt, worked examples,
 how the context is described, how cell output is shown, the sampling options a reply needs, notes
 that put a small model back on track — is a ``PromptStyle``. ``full`` is for capable models (the
-paper's setting); ``compact`` for small local models. A new style is a subclass registered with
+paper's setting); ``guided`` (the default for small models) and ``compact`` (its predecessor: one
+needle-search example) for small local models. A new style is a subclass registered with
 ``register_style``; ``resolve_style("auto", lm)`` picks ``compact`` for a model that declares
 itself small (``lm.abilities.small``) and ``full`` otherwise.
 """
@@ -54,6 +55,8 @@ class PromptStyle:
     shown_output_chars = 6_000
     #: Refuse once a literal FINAL whose value was never shown to the model (see answer_guard.py).
     check_grounding = False
+    #: Have the sub-model check a FINAL against what the code printed before taking it (engine.py).
+    check_answers = False
 
     # -- the start of an RLM ---------------------------------------------------------------------
     def system_prompt(self, cfg: PromptConfig, context_type: str, tools: Sequence[ToolSpec]) -> str:
@@ -185,7 +188,7 @@ def resolve_style(style: str | PromptStyle, lm: LMBase) -> PromptStyle:
     if isinstance(style, PromptStyle):
         return style
     if style == "auto":
-        return _STYLES["compact" if lm.abilities.small else "full"]
+        return _STYLES["guided" if lm.abilities.small else "full"]
     try:
         return _STYLES[style]
     except KeyError:
@@ -194,3 +197,12 @@ def resolve_style(style: str | PromptStyle, lm: LMBase) -> PromptStyle:
 
 register_style(FullStyle())
 register_style(CompactStyle())
+
+
+def _register_guided() -> None:
+    from .guided import GuidedStyle  # its module builds on CompactStyle, defined above
+
+    register_style(GuidedStyle())
+
+
+_register_guided()

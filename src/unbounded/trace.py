@@ -81,6 +81,8 @@ class Tracer:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
         self._listeners: list[Listener] = list(listeners or [])
+        #: Listeners for the current run only (a session's tracer outlives its questions' streams).
+        self.extra_listeners: list[Listener] = []
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
         #: Starts every id this tracer makes, so runs appended to one file never share an id.
@@ -99,12 +101,16 @@ class Tracer:
             with self._lock:
                 if not self._fh.closed:
                     self._fh.write(line + "\n")
-        for listener in self._listeners:
+        self.notify(event)
+        return event
+
+    def notify(self, event: Event) -> None:
+        """Hand an event to the listeners only (tokens: too many, and too small, to write to the file)."""
+        for listener in (*self._listeners, *self.extra_listeners):
             try:
                 listener(event)
             except Exception:  # a broken progress display must never break a run
                 pass
-        return event
 
     def close(self) -> None:
         with self._lock:

@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..bench import cli as bench_cli
     from ..trace_view import add_parser as add_trace
     from ..view import add_parser as add_view
-    from . import ask, models_cmd
+    from . import ask, chat, models_cmd
 
     p = argparse.ArgumentParser(
         prog="unbounded", description="Recursive Language Models: ask questions of inputs of any size."
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"unbounded {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ask.add_parser(sub)
+    chat.add_parser(sub)
     add_trace(sub)
     add_view(sub)
     models_cmd.add_parser(sub)

@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from ..errors import BudgetExceeded, ConfigError, ContextError, EmptyContextError, UnknownModelError
@@ -41,6 +42,13 @@ def run(args: argparse.Namespace) -> int:
         return fail(EXIT_CONTEXT, str(exc))
     except ConfigError as exc:
         return fail(EXIT_MODEL, str(exc))
+    schema = None
+    if args.schema:
+        try:
+            schema = json.loads(Path(args.schema).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return fail(EXIT_USAGE, f"--schema: cannot read a JSON schema from {args.schema}: {exc}")
+    args.output_schema = schema
     pool = None
     try:
         budget = budget_from_args(args)
@@ -82,7 +90,7 @@ def _ask(args: argparse.Namespace, rlm: Any, context: Any, progress: Any) -> int
 
     started = time.monotonic()
     try:
-        result = asyncio.run(_ask_with_signals(rlm, args.question, context))
+        result = asyncio.run(_ask_with_signals(rlm, args.question, context, args.output_schema))
     except EmptyContextError as exc:
         progress.stop()
         return fail(EXIT_EMPTY, str(exc))
@@ -127,7 +135,7 @@ def _ask(args: argparse.Namespace, rlm: Any, context: Any, progress: Any) -> int
     return fail(EXIT_ERROR, f"{result.status}: {result.error}")
 
 
-async def _ask_with_signals(rlm: Any, question: str, context: Any) -> Any:
+async def _ask_with_signals(rlm: Any, question: str, context: Any, output: Any = None) -> Any:
     """Run the RLM; SIGTERM cancels it like Ctrl-C so the trace is closed with status=interrupted."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -136,7 +144,7 @@ async def _ask_with_signals(rlm: Any, question: str, context: Any) -> Any:
             loop.add_signal_handler(signal.SIGTERM, task.cancel)
         except (NotImplementedError, RuntimeError):
             pass
-    return await rlm.arun(question, context)
+    return await rlm.arun(question, context, output=output)
 
 
 def add_parser(sub: Any) -> None:
@@ -159,6 +167,9 @@ def add_parser(sub: Any) -> None:
     )
     ask.add_argument(
         "--ray", default=None, metavar="ADDRESS", help="the Ray cluster for --sub-pool ray (default: this machine's)"
+    )
+    ask.add_argument(
+        "--schema", default=None, metavar="FILE.json", help="a JSON schema the answer must follow (printed as JSON)"
     )
     ask.add_argument("--trace", default=None, help="append the run's events to this JSONL file")
     ask.add_argument("--cache", action="store_true", help="cache model responses on disk")

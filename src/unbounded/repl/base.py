@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 from ..errors import VariableError
 from .namespace import RESERVED
 
-__all__ = ["REPL", "CellResult", "Limits", "SubCallHandler", "ToolSpec", "VariableError", "tool_spec"]
+__all__ = ["REPL", "CellResult", "Limits", "Snapshot", "SubCallHandler", "ToolSpec", "VariableError", "tool_spec"]
 
 #: Serves a sub-call made by model code: ``await handler(kind, payload, cell_id)`` returns the value
 #: (str for llm_query, list for batches, any JSON value for tools) or raises with a message for the model.
@@ -114,6 +114,15 @@ def tool_spec(fn: Callable[..., Any], name: str | None = None) -> ToolSpec:
     return ToolSpec(name, inspect.getdoc(fn) or "", sig)
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A namespace's picklable variables (base64 of a pickle) and the names that could not be kept."""
+
+    data: str
+    dropped: list[str]
+    names: list[str]
+
+
 @runtime_checkable
 class REPL(Protocol):
     """start → run(code)… → get/set variables → close. ``warnings`` lists what the trace should say
@@ -131,6 +140,15 @@ class REPL(Protocol):
     async def get_var(self, name: str) -> Any: ...
 
     async def set_var(self, name: str, value: Any) -> None: ...
+
+    async def snapshot(self) -> Snapshot:
+        """The user's variables that pickle (``data``: base64 text to hand back to ``restore``), and the
+        names of those that do not (``dropped``). The REPL's own names and ``context`` are not kept."""
+        ...
+
+    async def restore(self, data: str) -> list[str]:
+        """Put back the variables of a ``snapshot``; returns their names."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -16,7 +16,7 @@ import time
 import traceback
 
 from .._lazy import TYPE_CHECKING
-from .namespace import FinalSignal
+from .namespace import SHIELDED, FinalSignal
 
 if TYPE_CHECKING:
     from typing import Any
@@ -169,7 +169,7 @@ def run_cell(state: NamespaceState, code: str, cell_name: str, out: CappedWriter
         result["error"] = format_error(exc)
         result["duration"] = time.perf_counter() - started
         return result
-    shield = _Shield(set(state.builtins))
+    shield = _Shield(set(state.builtins) & set(SHIELDED))
     tree = shield.filter(tree)
     if shield.dropped:
         result["notes"].append(

@@ -59,15 +59,16 @@ class GrepResult(list):
         return (GrepResult, (list(self), self.total))
 
 
-def _iter_docs(text: Any) -> Iterator[tuple[Any, str]]:
+def iter_docs(text: Any) -> Iterator[tuple[Any, str]]:
+    """(key, text) for every string in ``text``: itself, a list's items, a dict's values, nested."""
     if isinstance(text, str):
         yield None, text
     elif isinstance(text, Mapping):
         for k, v in text.items():
-            yield from ((k if sub is None else (k, sub), t) for sub, t in _iter_docs(v))
+            yield from ((k if sub is None else (k, sub), t) for sub, t in iter_docs(v))
     elif isinstance(text, list | tuple):
         for i, v in enumerate(text):
-            yield from ((i if sub is None else (i, sub), t) for sub, t in _iter_docs(v))
+            yield from ((i if sub is None else (i, sub), t) for sub, t in iter_docs(v))
     else:
         yield None, str(text)
 
@@ -94,7 +95,7 @@ def grep(
     out: list[GrepMatch] = []
     total = 0
     cap = None if max_matches is None else max(0, int(max_matches))
-    for key, doc in _iter_docs(text):
+    for key, doc in iter_docs(text):
         last_pos = 0
         line_no = 1
         last_line_end = -1

@@ -18,7 +18,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from .base import CellResult, Limits, SubCallHandler, ToolSpec, VariableError
+from ..errors import REPLError
+from .base import CellResult, Limits, Snapshot, SubCallHandler, ToolSpec, VariableError
 from .cell import CappedWriter, CellInterrupted, run_cell
 from .namespace import NamespaceState, build_namespace
 
@@ -182,7 +183,12 @@ class InProcessREPL:
             runner.submit(target)
             timeout = self.limits.cell_timeout
             try:
-                finished = await _wait(done, timeout)
+                try:
+                    finished = await _wait(done, timeout)
+                except asyncio.CancelledError:
+                    if "tid" in box and not done.done():  # the run was cancelled: stop the cell too
+                        _raise_in_thread(box["tid"], _Timeout)
+                    raise
                 if not finished and "tid" in box:
                     _raise_in_thread(box["tid"], _Timeout)
                     finished = await _wait(done, self.limits.kill_grace)
@@ -214,6 +220,22 @@ class InProcessREPL:
     async def set_var(self, name: str, value: Any) -> None:
         assert self.state is not None
         self.state.namespace[name] = value
+
+    async def snapshot(self) -> Snapshot:
+        from .snapshot import dump_namespace
+
+        assert self.state is not None
+        value = dump_namespace(self.state)
+        return Snapshot(value["data"], value["dropped"], value["names"])
+
+    async def restore(self, data: str) -> list[str]:
+        from .snapshot import load_namespace
+
+        assert self.state is not None
+        try:
+            return load_namespace(self.state, data)
+        except Exception as exc:
+            raise REPLError(f"cannot restore the variables: {exc}") from exc
 
     async def close(self) -> None:
         self.state = None

@@ -20,8 +20,11 @@ from .doc_helpers import NAMES as DOC_HELPER_NAMES
 from .doc_helpers import bind as bind_doc_helpers
 from .helpers import chunks, describe_value, format_final, grep
 from .subcall_kinds import MODEL_KINDS
+from .toolkit import NAMES as TOOLKIT_NAMES
+from .toolkit import bind as bind_toolkit
 
-RESERVED = (
+#: Names a cell may not rebind at top level (small models redefine them; see ``cell._Shield``).
+SHIELDED = (
     "context",
     "llm_query",
     "llm_batch",
@@ -32,8 +35,10 @@ RESERVED = (
     "SHOW_VARS",
     "grep",
     "chunks",
-    *DOC_HELPER_NAMES,
 )
+#: Every name the REPL provides (tools may not take one). The helpers beyond ``SHIELDED`` are put back
+#: after a cell that replaced them, but a cell may use their names for its own variables meanwhile.
+RESERVED = (*SHIELDED, *DOC_HELPER_NAMES, *TOOLKIT_NAMES)
 
 if TYPE_CHECKING:
     SubCall = Callable[[str, dict[str, Any]], Any]
@@ -92,11 +97,26 @@ def build_namespace(
     box = FinalBox()
     ns: dict[str, Any] = {"__name__": "__rlm__", "__builtins__": __builtins__}
 
-    def llm_query(prompt: str, model: str | None = None) -> str:
-        """One plain call to the sub-model; returns its reply text."""
+    def llm_query(prompt: str, model: str | None = None, schema: dict | None = None) -> Any:
+        """One plain call to the sub-model; returns its reply text. With ``schema`` (a JSON schema dict)
+        the reply is asked for as JSON of that shape (natively where the provider supports it) and
+        returned parsed when it parses."""
         if not isinstance(prompt, str):
             prompt = str(prompt)
-        return call("llm_query", {"prompt": prompt, "model": model})
+        if schema is not None and not isinstance(schema, dict):
+            raise TypeError("llm_query: schema must be a JSON schema dict, e.g. {'type': 'object', ...}")
+        payload = {"prompt": prompt, "model": model}
+        if schema is not None:
+            payload["schema"] = schema
+        reply = call("llm_query", payload)
+        if schema is None:
+            return reply
+        import json
+
+        try:
+            return json.loads(reply)
+        except (TypeError, ValueError):
+            return reply
 
     def llm_batch(prompts: Sequence[str], model: str | None = None) -> list[str]:
         """Many llm_query calls at once, run concurrently; results in order. A failed item is an
@@ -170,6 +190,7 @@ def build_namespace(
         "chunks": chunks,
     }
     builtins.update(bind_doc_helpers(lambda: ns.get("context")))
+    builtins.update(bind_toolkit(lambda: ns.get("context"), call if sub_calls else None, lambda n: state.notes.append(n)))
     if sub_calls:
         stubs = {"llm_query": llm_query, "llm_batch": llm_batch, "rlm_query": rlm_query, "rlm_batch": rlm_batch}
         builtins.update((kind, stubs[kind]) for kind in MODEL_KINDS)

@@ -32,7 +32,7 @@ from typing import Any
 
 from ..errors import ContextError, REPLError
 from . import sandbox
-from .base import CellResult, Limits, SubCallHandler, ToolSpec, VariableError
+from .base import CellResult, Limits, Snapshot, SubCallHandler, ToolSpec, VariableError
 from .protocol import (
     CALL_KINDS,
     EXIT_DROP_UNUSABLE,
@@ -497,8 +497,12 @@ class ProcessREPL:
             hard = self.limits.cell_timeout + self.limits.kill_grace
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(hard):  # no task per cell, unlike wait_for
-                reply = await self._request({"op": "exec", "code": code}, "result")
+            try:
+                async with asyncio.timeout(hard):  # no task per cell, unlike wait_for
+                    reply = await self._request({"op": "exec", "code": code}, "result")
+            except asyncio.CancelledError:
+                self._interrupt()  # the run was cancelled: stop the cell now, not when it would have ended
+                raise
             result = CellResult.from_dict(reply)
             if lost is not None:
                 result.notes.insert(
@@ -525,6 +529,17 @@ class ProcessREPL:
             return CellResult(error=f"{reason}; {note}", state_lost=True, duration=time.perf_counter() - started)
         finally:
             self._cell_id = None
+
+    def _interrupt(self) -> None:
+        """Interrupt the running cell (SIGINT: a KeyboardInterrupt in the worker's main thread); the
+        namespace survives, and the cell's late result is dropped as an abandoned request."""
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        # In a pid namespace the worker is the one child of the namespace's init; else it is the process.
+        pid = sandbox.only_child(self._inner_pid) if self._inner_pid else self.proc.pid
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGINT)
 
     async def _restart_note(self) -> str:
         lost = "ALL variables were lost (the context is loaded again)"
@@ -558,6 +573,26 @@ class ProcessREPL:
             self._dead_reason = "the REPL worker did not answer"
             await self._kill()
             raise REPLError("the REPL worker did not answer a set request; it was stopped") from None
+
+
+    async def snapshot(self) -> Snapshot:
+        reply = await self._control({"op": "dump"}, "snapshot")
+        value = reply.get("value") or {}
+        return Snapshot(str(value.get("data", "")), list(value.get("dropped", [])), list(value.get("names", [])))
+
+    async def restore(self, data: str) -> list[str]:
+        reply = await self._control({"op": "load", "data": data}, "restore")
+        if "error" in reply:
+            raise REPLError(str(reply["error"]))
+        return [str(n) for n in reply.get("value") or []]
+
+    async def _control(self, frame: dict[str, Any], what: str) -> dict[str, Any]:
+        try:
+            return await asyncio.wait_for(self._request(frame, "value"), CONTROL_TIMEOUT * 4)
+        except TimeoutError:
+            self._dead_reason = "the REPL worker did not answer"
+            await self._kill()
+            raise REPLError(f"the REPL worker did not answer a {what} request; it was stopped") from None
 
 
 def _stronger(a: str, b: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 # kind -> {payload field: type}. Types: "str", "str?" (str or null), "list[str]", "pairs" (a list of
 # [question: str, context]), "any", "list?" and "dict?" (absent, or a list / an object).
 SUBCALLS = {
-    "llm_query": {"prompt": "str", "model": "str?"},
+    "llm_query": {"prompt": "str", "model": "str?", "schema": "dict?"},
     "llm_batch": {"prompts": "list[str]", "model": "str?"},
     "rlm_query": {"question": "str", "context": "any"},
     "rlm_batch": {"pairs": "pairs"},

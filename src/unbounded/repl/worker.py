@@ -214,6 +214,21 @@ class Worker:
         self.state.namespace[frame["name"]] = frame.get("value")
         self.send({"op": "value", "id": frame.get("id"), "value": None})
 
+    def dump(self, frame: dict[str, Any]) -> None:
+        from .snapshot import dump_namespace
+
+        self.send({"op": "value", "id": frame.get("id"), "value": dump_namespace(self.state)})
+
+    def load(self, frame: dict[str, Any]) -> None:
+        from .snapshot import load_namespace
+
+        try:
+            names = load_namespace(self.state, str(frame.get("data", "")))
+        except Exception as exc:  # a damaged or foreign snapshot: say so, keep the namespace
+            self.send({"op": "value", "id": frame.get("id"), "error": f"cannot restore the variables: {exc}"})
+            return
+        self.send({"op": "value", "id": frame.get("id"), "value": names})
+
     def serve(self) -> None:
         threading.Thread(target=self.reader, name="unbounded-reader", daemon=True).start()
         while True:
@@ -234,6 +249,10 @@ class Worker:
                     self.get(frame)
                 elif op == "set":
                     self.set(frame)
+                elif op == "dump":
+                    self.dump(frame)
+                elif op == "load":
+                    self.load(frame)
                 elif op == "close":
                     return
             except (KeyboardInterrupt, CellInterrupted):

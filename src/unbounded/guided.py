@@ -1,0 +1,114 @@
+"""The guided style: how a small model is taught to answer real questions, not only find needles.
+
+The system prompt names the reading toolkit that fits the context (``definitions`` for Python code,
+``parse_records`` for ``Field: value`` records, ``search``/``read``/``grep`` always, ``llm_map`` and
+``llm_query`` to have the sub-model read), and one worked example shows the program for the
+question's shape on a context of the same kind (``shapes.py`` picks it, ``guided_examples.py`` holds
+them). Before a ``FINAL`` is taken, the engine has the sub-model check it against what the code
+printed (``check_answers``). Everything else — one code block per reply, the fence put back, the
+grounding guard, the notes when a reply repeats itself — is the compact style's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .context import ContextInfo
+from .guided_examples import Example, example_for
+from .models.base import Message
+from .prompts import PromptConfig, compact_context_description, compact_first_user_message, tool_docs
+from .repl.base import ToolSpec
+from .shapes import ContextKind, Shape, context_kind, question_shape
+from .styles import CompactStyle
+
+GUIDED_SYSTEM = """\
+You answer a question about data in the variable `context` ({context_type}: {kind_note}). It is far too long \
+to print: look at it with code. The question is also in the variable `question`.
+These functions ALREADY EXIST. Never define or import them, just call them:
+{functions}- FINAL(answer): give the final answer and stop
+{tool_docs}Reply with ONE ```python block and nothing else. You will see what it prints; then write more code.
+Print short things (counts, names, a few lines), not whole documents. To follow a name you see in code (a \
+constant, a base class, a function it calls), look it up with definitions(that name).
+Never guess: find the answer in `context` first. When the output shows it, call FINAL(answer) with exactly \
+what the question asks for, in its format."""
+
+_KIND_NOTE = {
+    ContextKind.CODE: "Python source files",
+    ContextKind.RECORDS: "records of 'Field: value' lines",
+    ContextKind.DOCUMENTS: "a set of documents",
+    ContextKind.TEXT: "one long text",
+}
+
+_DOCS = {
+    "search": "- search(query, k=5) -> the k passages that best match the query's words; each has .key (which "
+    "document), .line and .text\n",
+    "read": "- read(key, line) -> the numbered lines around `line` of document `key`; read(hit) reads around a "
+    "search hit\n",
+    "grep": "- grep(pattern) -> regex matches; each has .key, .line, .match and .text (the line)\n",
+    "count_lines": "- count_lines(pattern, per='line') -> exactly how many lines (per='doc': documents) match a regex\n",
+    "definitions": "- definitions(name=None, kind=None, key=None) -> where the code defines a class, function, "
+    "method or variable; each has .key (file), .line, .kind, .name, .qualname, .bases, .value, .text (its code)\n",
+    "parse_records": "- parse_records(text) -> the records of a text (blank-line separated 'Field: value' stanzas) "
+    "as a list of dicts\n",
+    "llm_query": "- llm_query(prompt) -> str: a helper model answers a prompt; it sees only the prompt, so put the "
+    "text to read in it\n",
+    "llm_map": "- llm_map(question, texts, parse=None) -> the helper model's answer for each text (or hit), in "
+    "order; parse='number' or 'yes/no' reads the answers as values\n",
+}
+
+_BY_KIND = {
+    ContextKind.CODE: ("definitions", "search", "read", "grep", "count_lines"),
+    ContextKind.RECORDS: ("parse_records", "search", "grep", "count_lines"),
+    ContextKind.DOCUMENTS: ("search", "read", "grep", "count_lines"),
+    ContextKind.TEXT: ("search", "read", "grep", "count_lines"),
+}
+
+
+def guided_system_prompt(
+    cfg: PromptConfig, info: ContextInfo, kind: ContextKind, tools: Sequence[ToolSpec] = ()
+) -> str:
+    names = list(_BY_KIND[kind])
+    if cfg.sub_calls:
+        names += ["llm_query", "llm_map"]
+    return GUIDED_SYSTEM.format(
+        context_type=info.type,
+        kind_note=_KIND_NOTE[kind],
+        functions="".join(_DOCS[n] for n in names),
+        tool_docs=tool_docs(tools, True),
+    )
+
+
+def example_messages(example: Example) -> list[Message]:
+    """The worked exchange: the question, then each turn's code and its output, then the FINAL."""
+    msgs = [Message("user", compact_first_user_message(example.question, example.context))]
+    for code, output in example.turns:
+        msgs.append(Message("assistant", f"```python\n{code}\n```"))
+        msgs.append(Message("user", f"Output:\n{output}"))
+    msgs.append(Message("assistant", f"```python\n{example.final}\n```"))
+    return msgs
+
+
+class GuidedStyle(CompactStyle):
+    """Small models on real questions: the toolkit for the context's kind, the example for the question's
+    shape, answers checked before they are taken."""
+
+    name = "guided"
+    check_answers = True
+
+    def initial_messages(
+        self, cfg: PromptConfig, question: str, info: ContextInfo, tools: Sequence[ToolSpec]
+    ) -> list[Message]:
+        kind = context_kind(info)
+        shape = question_shape(question)
+        if not cfg.sub_calls and shape is Shape.CLASSIFY:
+            shape = Shape.COUNT  # judging each item needs the sub-model
+        msgs = [Message("system", guided_system_prompt(cfg, info, kind, tools))]
+        msgs += example_messages(example_for(shape, kind))
+        msgs.append(Message("user", compact_first_user_message(question, compact_context_description(info))))
+        return msgs
+
+    def turn_notes(self, code_blocks: list[str], question: str, previous_code: list[str]) -> list[str]:
+        if code_blocks == previous_code:
+            return ["Note: this is the same code as your previous reply, so it printed the same. Write different "
+                    "code, or call FINAL(answer) if the output above shows the answer."]  # fmt: skip
+        return []

@@ -1,0 +1,192 @@
+"""Where Python code defines things: the ``definitions`` REPL helper.
+
+``definitions(name)`` finds every class, function, method and variable of that name in the Python
+sources of the context (``*.py`` keys of a dict, or a str or list of sources) and says where each is
+(key, line) and what it is: its kind, qualified name, bases (classes), value (variables) and whole
+source. ``definitions(key="pkg/mod.py")`` lists everything a file defines. Parsing uses ``ast`` (no
+code is run); a file is parsed once per run, and with a name only files that contain it are parsed.
+
+Worker-side module: standard library only, no ``typing`` or ``dataclasses``.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import namedtuple
+from collections.abc import Mapping
+
+from .._lazy import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
+
+class Definition(namedtuple("Definition", "key line end_line kind name qualname bases value source")):
+    """One definition. ``kind`` is ``module`` (a whole file), ``class``, ``function``, ``method`` or ``variable``; ``qualname``
+    is ``Class.method`` for members; ``bases`` lists a class's bases as written; ``value`` is a
+    variable's value as written (None for the others); ``source`` (also ``text``, as search hits have
+    it) is the definition's code."""
+
+    __slots__ = ()
+
+    @property
+    def text(self) -> str:
+        return self.source
+
+    def brief(self, limit: int = 6000) -> str:
+        """The source, or when it is longer than ``limit`` an outline of it: docstrings left out, each
+        method reduced to its signature, class-level statements kept (where defaults usually are)."""
+        return abridge(self.source, limit)
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.qualname} at {self.key}:{self.line}>"
+
+_ORDER = {"module": 0, "class": 1, "function": 2, "method": 3, "variable": 4}
+_CACHE: dict[tuple[int, Any], list[Any]] = {}
+
+
+def _module_name(key: Any) -> str:
+    text = str(key)
+    if text.endswith(".py"):
+        text = text[:-3]
+    if text.endswith("/__init__"):
+        text = text[: -len("/__init__")]
+    return text.replace("/", ".")
+
+
+def _segment(lines: list[str], node: ast.AST) -> str:
+    start = getattr(node, "decorator_list", None)
+    first = min([d.lineno for d in start] + [node.lineno]) if start else node.lineno
+    return "\n".join(lines[first - 1 : (node.end_lineno or node.lineno)])
+
+
+def _parse(key: Any, text: str) -> list[Any]:
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    lines = text.splitlines()
+    module = _module_name(key) if key is not None else ""
+    short = module.rsplit(".", 1)[-1]
+    out: list[Any] = [Definition(key, 1, len(lines), "module", short, module or short, [], None, text)] if module else []
+
+    def visit(body: list[ast.stmt], owner: str | None) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                qual = f"{owner}.{node.name}" if owner else node.name
+                bases = [ast.get_source_segment(text, b) or "" for b in node.bases]
+                out.append(
+                    Definition(key, node.lineno, node.end_lineno, "class", node.name, qual, bases, None,
+                               _segment(lines, node))
+                )  # fmt: skip
+                visit(node.body, qual)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                qual = f"{owner}.{node.name}" if owner else node.name
+                kind = "method" if owner else "function"
+                out.append(
+                    Definition(key, node.lineno, node.end_lineno, kind, node.name, qual, [], None,
+                               _segment(lines, node))
+                )  # fmt: skip
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                value = ast.get_source_segment(text, node.value) if node.value is not None else None
+                for target in targets:
+                    names = target.elts if isinstance(target, ast.Tuple) else [target]
+                    for t in names:
+                        if isinstance(t, ast.Name):
+                            qual = f"{owner}.{t.id}" if owner else t.id
+                            out.append(
+                                Definition(key, node.lineno, node.end_lineno, "variable", t.id, qual, [],
+                                           value, _segment(lines, node))
+                            )  # fmt: skip
+            elif isinstance(node, ast.If | ast.Try):  # definitions under `if TYPE_CHECKING:`, `try: import`
+                visit(node.body, owner)
+                for extra in (getattr(node, "orelse", []), *(h.body for h in getattr(node, "handlers", []))):
+                    visit(extra, owner)
+
+    visit(tree.body, None)
+    return out
+
+
+def _sources(data: Any) -> list[tuple[Any, str]]:
+    if isinstance(data, str):
+        return [(None, data)]
+    if isinstance(data, Mapping):
+        items = [(k, v) for k, v in data.items() if isinstance(v, str)]
+        py = [(k, v) for k, v in items if str(k).endswith((".py", ".pyi"))]
+        return py or items
+    if isinstance(data, list | tuple):
+        return [(i, v) for i, v in enumerate(data) if isinstance(v, str)]
+    return []
+
+
+def definitions(data: Any, name: str | None = None, kind: str | None = None, key: Any = None) -> list[Any]:
+    """Definitions in the Python sources of ``data``: those called ``name`` (a plain name, ``Class.method``
+    or a dotted path such as ``json.decoder.JSONDecoder``), of one ``kind``, in one file ``key``."""
+    if kind is not None and kind not in _ORDER:
+        raise ValueError(f"definitions: kind must be one of {', '.join(_ORDER)}")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ValueError("definitions: name must be a non-empty string")
+    wanted = name.strip() if name else None
+    last = wanted.rsplit(".", 1)[-1] if wanted else None
+    found: list[Any] = []
+    for k, text in _sources(data):
+        if key is not None and k != key and not str(k).endswith("/" + str(key)):
+            continue
+        if last is not None and last not in text and last not in str(k):
+            continue
+        cache_key = (id(text), k)
+        defs = _CACHE.get(cache_key)
+        if defs is None:
+            defs = _CACHE[cache_key] = _parse(k, text)
+        module = _module_name(k) if k is not None else ""
+        for d in defs:
+            if kind is not None and d.kind != kind:
+                continue
+            full = f"{module}.{d.qualname}" if module else d.qualname
+            if wanted is not None and not (
+                d.name == wanted or d.qualname == wanted or full == wanted or full.endswith("." + wanted)
+            ):
+                continue
+            found.append(d)
+    found.sort(key=lambda d: (_ORDER[d.kind], d.qualname.count("."), str(d.key), d.line))
+    return found
+
+
+def abridge(source: str, limit: int = 6000) -> str:
+    """``source`` if it fits ``limit`` characters; else its outline (see ``Definition.brief``), cut to ``limit``."""
+    if len(source) <= limit:
+        return source
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return source[:limit]
+    lines = textwrap.dedent(source).splitlines()
+    out: list[str] = []
+
+    def header(node: ast.AST) -> list[str]:
+        """The lines from a def/class statement to the colon that opens its body."""
+        body_start = node.body[0].lineno if node.body else node.lineno
+        first = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
+        return lines[first - 1 : max(first, body_start - 1)]
+
+    def walk(body: list[ast.stmt], depth: int) -> None:
+        for i, node in enumerate(body):
+            if i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+                doc = str(node.value.value).strip().splitlines()
+                if doc:
+                    out.append("    " * depth + f'"""{doc[0]}"""')
+                continue  # the docstring: its first line is enough
+            if isinstance(node, ast.ClassDef):
+                out.extend(header(node))
+                walk(node.body, depth + 1)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                out.extend(header(node))
+                out.append("    " * (depth + 1) + "...")
+            else:
+                out.extend(lines[node.lineno - 1 : (node.end_lineno or node.lineno)])
+
+    walk(tree.body, 0)
+    text = "\n".join(out)
+    return text if len(text) <= limit else text[:limit]

@@ -1,0 +1,165 @@
+"""The REPL's reading toolkit, bound to the context: ranked search, reading a region, exact counts,
+Python definitions, ``Field: value`` records, and ``llm_map`` — one instruction over many texts.
+
+Each function reads ``context`` when no text is given, so the programs a small model must write are
+short: ``definitions("TextWrapper")``, ``search("default line width")``, ``llm_map(question, texts)``.
+Nothing is cut silently: a text ``llm_map`` shortens is named in a note the model sees.
+
+Worker-side module: standard library only, no ``typing`` or ``dataclasses``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from .._lazy import TYPE_CHECKING
+from .code_index import definitions as _definitions
+from .records import records as _records
+from .search import count as _count
+from .search import read as _read
+from .search import search as _search
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+#: The names ``bind`` adds to the namespace (``llm_map`` only when sub-calls are on).
+NAMES = ("search", "read", "count_lines", "definitions", "parse_records", "llm_map")
+#: Characters of one text ``llm_map`` sends (the sub-model's window is small); longer ones are cut, with a note.
+MAP_CHARS = 6000
+_NUMBER = re.compile(r"-?\d[\d,_]*(?:\.\d+)?")
+
+
+class MapResult(list):
+    """What ``llm_map`` returns: one parsed value per text, in order; ``None`` where the sub-call failed
+    or its reply could not be parsed (``errors`` lists those positions, ``replies`` the raw text)."""
+
+    __slots__ = ("errors", "replies")
+
+    def __init__(self, values: list[Any] = (), errors: list[int] = (), replies: list[str] = ()) -> None:  # type: ignore[assignment]
+        super().__init__(values)
+        self.errors = list(errors)
+        self.replies = list(replies)
+
+    def __repr__(self) -> str:
+        text = list.__repr__(self)
+        if self.errors:
+            text += f"  [{len(self.errors)} of {len(self)} failed or unparsed: positions {self.errors[:20]}]"
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (MapResult, (list(self), self.errors, self.replies))
+
+
+def text_of(item: Any, limit: int = MAP_CHARS) -> str:
+    """The text of a search hit, a grep match, a definition (its source, or its outline when that is too
+    long to read at once) or a plain value."""
+    if isinstance(item, str):
+        return item
+    brief = getattr(item, "brief", None)
+    if callable(brief):
+        return brief(limit)
+    for attr in ("source", "text"):
+        value = getattr(item, attr, None)
+        if isinstance(value, str):
+            return value
+    if isinstance(item, dict | list):
+        return json.dumps(item, ensure_ascii=False)
+    return str(item)
+
+
+def parse_reply(reply: str, parse: Any) -> tuple[Any, bool]:
+    """(value, ok) for a sub-model reply read as ``parse``: None (the text), ``"number"``/int/float,
+    ``"yes/no"``/bool, ``"json"``, or a function of the text."""
+    text = reply.strip()
+    if text.startswith("[error"):
+        return None, False
+    if parse is None or parse is str:
+        return text, True
+    if parse in ("number", int, float):
+        m = _NUMBER.search(text)
+        if m is None:
+            return None, False
+        number = float(m.group().replace(",", "").replace("_", ""))
+        return (int(number) if parse is int or number.is_integer() else number), True
+    if parse in ("yes/no", "bool", bool):
+        head = text.lower().lstrip("*`'\" ")
+        if head.startswith(("yes", "true")):
+            return True, True
+        if head.startswith(("no", "false")):
+            return False, True
+        return None, False
+    if parse == "json":
+        try:
+            return json.loads(text), True
+        except ValueError:
+            return None, False
+    if callable(parse):
+        try:
+            return parse(text), True
+        except Exception:
+            return None, False
+    raise ValueError("llm_map: parse must be None, 'number', 'yes/no', 'json' or a function")
+
+
+def bind(get_context: Callable[[], Any], call: Callable[[str, dict], Any] | None, note: Callable[[str], None]) -> dict:
+    """The toolkit as REPL names. ``call`` makes sub-calls (None: no ``llm_map``); ``note`` tells the model."""
+
+    def ctx(text: Any) -> Any:
+        return get_context() if text is None else text
+
+    def search(query: str, k: int = 5, text: Any = None) -> list[Any]:
+        """The k passages that best match the query's words (BM25), best first; each has .key .line .text."""
+        return _search(query, ctx(text), k)
+
+    def read(key: Any = None, line: int | None = None, before: int = 10, after: int = 40, text: Any = None) -> str:
+        """Lines around `line` of document `key` (or a search hit / definition), numbered; the whole document without a line."""
+        return _read(ctx(text), key, line, before=before, after=after)
+
+    def count_lines(pattern: str, text: Any = None, per: str = "line", ignore_case: bool = False) -> int:
+        """Exactly how many lines (per='doc': documents) match the regex."""
+        return _count(pattern, ctx(text), per=per, ignore_case=ignore_case)
+
+    def definitions(name: str | None = None, kind: str | None = None, key: Any = None, text: Any = None) -> list[Any]:
+        """Where Python code defines `name` (class, function, method, variable): .key .line .kind .source .value .bases."""
+        return _definitions(ctx(text), name, kind, key)
+
+    def parse_records(text: Any = None) -> list[dict]:
+        """The `Field: value` records of a text (blank-line separated stanzas) as a list of dicts."""
+        return _records(ctx(text))
+
+    names: dict[str, Any] = {
+        "search": search,
+        "read": read,
+        "count_lines": count_lines,
+        "definitions": definitions,
+        "parse_records": parse_records,
+    }
+    if call is None:
+        return names
+
+    def llm_map(instruction: str, items: Any, parse: Any = None) -> MapResult:
+        """Ask the sub-model `instruction` about each text (or hit, or definition) at once; the answers in
+        order, read as `parse` ('number', 'yes/no', 'json' or a function). Failures are None (see .errors)."""
+        if isinstance(items, str):
+            raise TypeError("llm_map takes a list of texts; for one text use llm_query")
+        texts = [text_of(item) for item in items]
+        cut = [i for i, t in enumerate(texts) if len(t) > MAP_CHARS]
+        if cut:
+            note(
+                f"llm_map sent only the first {MAP_CHARS:,} characters of {len(cut)} of its {len(texts)} texts "
+                f"(positions {cut[:10]}); split long texts with chunks() to have all of them read"
+            )
+        prompts = [f"{t[:MAP_CHARS]}\n\n{instruction}\nAnswer briefly." for t in texts]
+        replies = call("llm_batch", {"prompts": prompts, "model": None}) if prompts else []
+        values, errors = [], []
+        for i, reply in enumerate(replies):
+            value, ok = parse_reply(str(reply), parse)
+            values.append(value)
+            if not ok:
+                errors.append(i)
+        return MapResult(values, errors, [str(r) for r in replies])
+
+    names["llm_map"] = llm_map
+    return names
