@@ -29,8 +29,8 @@ def test_astream_yields_the_runs_events_then_the_result(repl_kind: str, tmp_path
         assert kind in types
     result = events[-1].data["result"]
     assert (result.status, result.answer) == ("final", "done")
-    # The same events the trace recorded, in the same order.
-    assert [e.id for e in read_trace(trace)] == [e.id for e in events[:-1]]
+    # The same events the trace recorded, in the same order (plus the root's replies as token events).
+    assert [e.id for e in read_trace(trace)] == [e.id for e in events[:-1] if e.type != "token"]
 
 
 def test_the_sync_stream_is_the_same_stream(repl_kind: str) -> None:
@@ -109,3 +109,17 @@ def test_a_stream_of_a_failing_model_ends_with_an_error_status() -> None:
     events = list(RLM(model=ScriptedLM(broken), repl="inprocess").stream("q", "c"))
     result = events[-1].data["result"]
     assert result.status == "error:server" and "down" in result.error
+
+
+def test_a_stream_carries_the_root_replies_as_token_events(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    replies = [code("x = 1\nprint(x)"), code("FINAL('done')")]
+    rlm = RLM(model=ScriptedLM(replies), repl="inprocess", trace=trace)
+    events = list(rlm.stream("q", "context"))
+    tokens = [e for e in events if e.type == "token"]
+    assert "".join(e.data["text"] for e in tokens) == "".join(replies)
+    assert {e.data["purpose"] for e in tokens} == {"root"}
+    assert not [e for e in read_trace(trace) if e.type == "token"]  # the file keeps the whole replies only
+    # Without a stream, root calls are not streamed.
+    plain = ScriptedLM(replies)
+    RLM(model=plain, repl="inprocess").run("q", "context")

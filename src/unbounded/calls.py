@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .budget import Ledger
-from .errors import BudgetExceeded, ModelError, ModelTimeoutError
+from .errors import BudgetExceeded, MalformedResponseError, ModelError, ModelTimeoutError
 from .models.base import Completion, LMBase, Message, Usage, upper_bound_input_tokens
 from .trace import Tracer
 
@@ -45,9 +45,20 @@ class ModelCaller:
         return tokens_in + max_tokens, cost
 
     async def complete(
-        self, lm: LMBase, messages: Sequence[Message], *, purpose: str, parent: str | None, **opts: Any
+        self,
+        lm: LMBase,
+        messages: Sequence[Message],
+        *,
+        purpose: str,
+        parent: str | None,
+        on_text: Callable[[str], None] | None = None,
+        **opts: Any,
     ) -> Completion:
-        """One model call. Raises BudgetExceeded before calling if it would not fit; ModelError on failure."""
+        """One model call. Raises BudgetExceeded before calling if it would not fit; ModelError on failure.
+
+        With ``on_text`` the reply is streamed (``lm.astream``) and each new piece of text handed to it
+        as it comes; the budget, the trace and the returned ``Completion`` are the same either way.
+        """
         merged = {**self.options, **opts}
         max_tokens = int(merged.get("max_tokens") or lm.default_max_tokens or 1024)
         merged["max_tokens"] = max_tokens
@@ -71,7 +82,7 @@ class ModelCaller:
             self.in_flight += 1
             try:
                 async with self._sem(lm):
-                    completion = await self._call_with_deadline(lm, messages, merged)
+                    completion = await self._call_with_deadline(lm, messages, merged, on_text)
             finally:
                 self.in_flight -= 1
         except BaseException as exc:
@@ -112,17 +123,40 @@ class ModelCaller:
         )
         return completion
 
-    async def _call_with_deadline(self, lm: LMBase, messages: Sequence[Message], opts: dict[str, Any]) -> Completion:
+    async def _call_with_deadline(
+        self, lm: LMBase, messages: Sequence[Message], opts: dict[str, Any], on_text: Callable[[str], None] | None
+    ) -> Completion:
+        call = _streamed(lm, messages, opts, on_text) if on_text is not None else lm.complete(messages, **opts)
         left = self.ledger.seconds_left()
         if left is None:
-            return await lm.complete(messages, **opts)
+            return await call
         if left <= 0:
+            call.close()
             self.ledger.check_time()
         try:
-            return await asyncio.wait_for(lm.complete(messages, **opts), left)
+            return await asyncio.wait_for(call, left)
         except TimeoutError:
             try:
                 self.ledger.check_time()
             except BudgetExceeded:
                 raise
             raise ModelTimeoutError("model call timed out: the run's wall-clock limit is near") from None
+
+
+async def _streamed(
+    lm: LMBase, messages: Sequence[Message], opts: dict[str, Any], on_text: Callable[[str], None]
+) -> Completion:
+    """The reply of ``lm.astream``, its new text handed to ``on_text`` piece by piece."""
+    stream = lm.astream(messages, **opts)
+    completion: Completion | None = None
+    try:
+        async for delta in stream:
+            if delta.text:
+                on_text(delta.text)
+            if delta.completion is not None:
+                completion = delta.completion
+    finally:
+        await stream.aclose()
+    if completion is None:
+        raise MalformedResponseError(f"{lm.name}: the stream ended without its final completion")
+    return completion

@@ -243,6 +243,7 @@ class RLM:
             tracer.extra_listeners = list(listeners)
         ledger = attached.ledger if attached is not None and attached.ledger is not None else Ledger(self.budget)
         run = RunState(ledger, tracer, ModelCaller(ledger, tracer), asyncio.Semaphore(self.batch_concurrency))
+        run.stream_tokens = bool(listeners)  # a stream wants the root's reply as it is written
         run_id = tracer.new_id("run")
         started = time.perf_counter()
         before = {k: _copy_usage(v) for k, v in ledger.by_model.items()}
@@ -312,7 +313,7 @@ class RLM:
             sub_calls=self.sub_calls,
             can_recurse=node.depth < self.max_depth,
         )
-        return self.style.initial_messages(cfg, node.question, info, self.tool_specs)
+        return self.style.initial_messages(cfg, node.question, info, self.tool_specs, node.context)
 
     async def _solve(
         self, run: RunState, node: Node, info: ContextInfo, parent: str, *, attached: Attachment | None = None
@@ -572,12 +573,17 @@ class RLM:
         if needs_compaction(messages, lm.context_window, reserve, self.compaction):
             await self._compact(run, node, messages)
         trimmed = fit_history(messages, lm.context_window, reserve, head=node.head)
+        on_text = _token_sink(run, node, purpose) if run.stream_tokens else None
         try:
-            return await run.caller.complete(lm, trimmed, purpose=purpose, parent=node.id, **self.model_options)
+            return await run.caller.complete(
+                lm, trimmed, purpose=purpose, parent=node.id, on_text=on_text, **self.model_options
+            )
         except ContextLengthError:
             window = lm.context_window or _window_guess(messages)
             smaller = fit_history(messages, window, reserve, head=node.head, aggressive=True)
-            return await run.caller.complete(lm, smaller, purpose=purpose, parent=node.id, **self.model_options)
+            return await run.caller.complete(
+                lm, smaller, purpose=purpose, parent=node.id, on_text=on_text, **self.model_options
+            )
 
 
 #: How many final answers of one RLM the answer check may send back.
@@ -641,6 +647,16 @@ async def _summarise(engine: RLM, run: RunState, node: Node, turns: list[Message
     except (ModelError, BudgetExceeded):
         return None
     return completion.text.strip() or None
+
+
+def _token_sink(run: RunState, node: Node, purpose: str) -> Callable[[str], None]:
+    """Where a streamed root reply's text goes: ``token`` events for the run's listeners (not the file)."""
+
+    def sink(text: str) -> None:
+        run.tracer.notify(Event("token", run.tracer.new_id("token"), node.id, time.time(),
+                                {"text": text, "purpose": purpose, "rlm": node.id}))  # fmt: skip
+
+    return sink
 
 
 def _window_guess(messages: list[Message]) -> int:

@@ -11,7 +11,9 @@ grounding guard, the notes when a reply repeats itself — is the compact style'
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import Any
 
 from .context import ContextInfo
 from .guided_examples import Example, example_for
@@ -46,8 +48,11 @@ _DOCS = {
     "search hit\n",
     "grep": "- grep(pattern) -> regex matches; each has .key, .line, .match and .text (the line)\n",
     "count_lines": "- count_lines(pattern, per='line') -> exactly how many lines (per='doc': documents) match a regex\n",
-    "definitions": "- definitions(name=None, kind=None, key=None) -> where the code defines a class, function, "
-    "method or variable; each has .key (file), .line, .kind, .name, .qualname, .bases, .value, .text (its code)\n",
+    "definitions": "- definitions(name=None, kind=None, key=None) -> where the code defines a module, class, "
+    "function, method or variable; each has .key (file), .line, .kind, .name, .qualname, .bases, .value, "
+    ".resolved (a variable's value with the names in it followed), .text (its code)\n",
+    "bases_of": "- bases_of(class_definition) -> the names of every class it derives from, directly or through "
+    "others (builtin ones too: an exception class has 'Exception')\n",
     "parse_records": "- parse_records(text) -> the records of a text (blank-line separated 'Field: value' stanzas) "
     "as a list of dicts\n",
     "llm_query": "- llm_query(prompt) -> str: a helper model answers a prompt; it sees only the prompt, so put the "
@@ -57,7 +62,7 @@ _DOCS = {
 }
 
 _BY_KIND = {
-    ContextKind.CODE: ("definitions", "search", "read", "grep", "count_lines"),
+    ContextKind.CODE: ("definitions", "bases_of", "search", "read", "grep", "count_lines"),
     ContextKind.RECORDS: ("parse_records", "search", "grep", "count_lines"),
     ContextKind.DOCUMENTS: ("search", "read", "grep", "count_lines"),
     ContextKind.TEXT: ("search", "read", "grep", "count_lines"),
@@ -88,6 +93,41 @@ def example_messages(example: Example) -> list[Message]:
     return msgs
 
 
+#: Questions that count code entities (judged definition by definition) rather than files.
+_CODE_THINGS = re.compile(
+    r"\b(class(?:es)?|functions?|methods?|generators?|exceptions?|decorators?|subclass(?:es)?|coroutines?)\b", re.I
+)
+#: How many keys of a dict context the description lists, and in how many characters at most.
+LIST_KEYS = 40
+KEYS_CHARS = 900
+_FIELD = re.compile(r"^([A-Za-z][\w-]*):", re.M)
+
+
+_FILE_NAME = re.compile(r"[\w./-]+\.pyi?\b")
+
+
+def _variant(shape: Shape, kind: ContextKind, question: str) -> str | None:
+    """A sharper example where the question says which: the members of a class rather than what a file defines."""
+    if shape is Shape.LIST and kind is ContextKind.CODE and not _FILE_NAME.search(question):
+        return "members"
+    return None
+
+
+def describe(info: ContextInfo, kind: ContextKind, value: Any = None) -> str:
+    """The compact one-line description, plus what a small model needs to address the data: every key
+    of a small dict (so it never has to guess one), and the field names of ``Field: value`` records."""
+    text = compact_context_description(info)
+    if isinstance(value, dict) and 0 < len(value) <= LIST_KEYS:
+        keys = ", ".join(repr(str(k)) for k in value)
+        if len(keys) <= KEYS_CHARS:
+            text += f". Its keys: {keys}"
+    if kind is ContextKind.RECORDS and isinstance(value, str):
+        fields = list(dict.fromkeys(_FIELD.findall(value[:50_000])))
+        if fields:
+            text += ". The records' fields include: " + ", ".join(fields[:30])
+    return text
+
+
 class GuidedStyle(CompactStyle):
     """Small models on real questions: the toolkit for the context's kind, the example for the question's
     shape, answers checked before they are taken."""
@@ -96,15 +136,17 @@ class GuidedStyle(CompactStyle):
     check_answers = True
 
     def initial_messages(
-        self, cfg: PromptConfig, question: str, info: ContextInfo, tools: Sequence[ToolSpec]
+        self, cfg: PromptConfig, question: str, info: ContextInfo, tools: Sequence[ToolSpec], value: Any = None
     ) -> list[Message]:
         kind = context_kind(info)
         shape = question_shape(question)
-        if not cfg.sub_calls and shape is Shape.CLASSIFY:
+        if shape is Shape.COUNT and kind is ContextKind.CODE and _CODE_THINGS.search(question):
+            shape = Shape.CLASSIFY  # counting classes or functions: judge each definition, not each file
+        if not cfg.sub_calls and shape is Shape.CLASSIFY and kind is not ContextKind.CODE:
             shape = Shape.COUNT  # judging each item needs the sub-model
         msgs = [Message("system", guided_system_prompt(cfg, info, kind, tools))]
-        msgs += example_messages(example_for(shape, kind))
-        msgs.append(Message("user", compact_first_user_message(question, compact_context_description(info))))
+        msgs += example_messages(example_for(shape, kind, _variant(shape, kind, question)))
+        msgs.append(Message("user", compact_first_user_message(question, describe(info, kind, value))))
         return msgs
 
     def turn_notes(self, code_blocks: list[str], question: str, previous_code: list[str]) -> list[str]:

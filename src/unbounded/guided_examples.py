@@ -11,6 +11,7 @@ sub-model where reading is needed), reduce in code, answer in the asked format.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .shapes import ContextKind, Shape
 
@@ -42,7 +43,7 @@ LIST_CONTEXT = (
 )
 TEXT_CONTEXT = "str, 742,118 characters, starts with 'Staff Handbook. Chapter 1: Working hours.'"
 
-EXAMPLES: dict[tuple[Shape, ContextKind], Example] = {
+EXAMPLES: dict[tuple[Any, ...], Example] = {
     # -- Python source files ------------------------------------------------------------------------
     (S.VALUE, K.CODE): Example(
         CODE_CONTEXT,
@@ -95,6 +96,28 @@ EXAMPLES: dict[tuple[Shape, ContextKind], Example] = {
         ),
         'FINAL(", ".join(names))',
     ),
+    (S.LIST, K.CODE, "members"): Example(
+        CODE_CONTEXT,
+        "Which members of the `Zone` enum have a number of 10 or more? List them separated by commas, on the last "
+        "line as `Answer: <member>, <member>, ...`.",
+        (
+            (
+                'cls = definitions("Zone")[0]\n'
+                'members = [d for d in definitions(key=cls.key) if d.qualname.startswith("Zone.")]\n'
+                "print([(d.name, d.kind, d.value) for d in members])",
+                "[('LOCAL', 'variable', '(1, \"within the city\")'), ('REGIONAL', 'variable', '(5, \"same region\")'), "
+                "('NATIONAL', 'variable', '(10, \"same country\")'), ('ABROAD', 'variable', '(20, \"another country\")'), "
+                "('describe', 'method', None)]",
+            ),
+            (
+                "import re\n"
+                'names = [d.name for d in members if d.kind == "variable" and int(re.search(r"\\d+", d.value).group()) >= 10]\n'
+                "print(names)",
+                "['NATIONAL', 'ABROAD']",
+            ),
+        ),
+        'FINAL(", ".join(names))',
+    ),
     (S.CHAIN, K.CODE): Example(
         CODE_CONTEXT,
         "Which number does `shipping` give a parcel as its priority when none is set? Give the value of the "
@@ -107,10 +130,9 @@ EXAMPLES: dict[tuple[Shape, ContextKind], Example] = {
                 "shipping/labels.py 77 priority = parcel.priority",
             ),
             (
-                'for d in definitions("DEFAULT_PRIORITY"):\n    print(d.key, d.line, d.value)',
-                "shipping/const.py 8 NORMAL",
+                'for d in definitions("DEFAULT_PRIORITY"):\n    print(d.key, d.line, d.value, d.resolved)',
+                "shipping/const.py 8 NORMAL 5",
             ),
-            ('for d in definitions("NORMAL"):\n    print(d.key, d.line, d.value)', "shipping/const.py 5 5"),
         ),
         'FINAL("5")',
     ),
@@ -333,6 +355,9 @@ FALLBACK: dict[tuple[Shape, ContextKind], tuple[Shape, ContextKind]] = {
 }
 
 
-def example_for(shape: Shape, kind: ContextKind) -> Example:
+def example_for(shape: Shape, kind: ContextKind, variant: str | None = None) -> Example:
+    """The example for a shape on a kind of context (``variant``: a sharper one where there is one)."""
     key = (shape, kind)
+    if variant is not None and (shape, kind, variant) in EXAMPLES:
+        return EXAMPLES[(shape, kind, variant)]
     return EXAMPLES.get(key) or EXAMPLES[FALLBACK.get(key, (S.VALUE, kind))]

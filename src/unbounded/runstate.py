@@ -20,6 +20,8 @@ class RunState:
     caller: ModelCaller
     batch_sem: asyncio.Semaphore
     subcalls: int = 0
+    #: Stream the root's replies (``token`` events to the listeners): a caller of ``astream`` is watching.
+    stream_tokens: bool = False
 
 
 @dataclass

@@ -74,8 +74,10 @@ class PromptStyle:
         return first_user_message(question, description)
 
     def initial_messages(
-        self, cfg: PromptConfig, question: str, info: ContextInfo, tools: Sequence[ToolSpec]
+        self, cfg: PromptConfig, question: str, info: ContextInfo, tools: Sequence[ToolSpec], value: Any = None
     ) -> list[Message]:
+        """The system prompt, worked examples and the question. ``value`` is the context itself, for
+        styles that describe it beyond its metadata (its keys, its records' fields)."""
         msgs = [Message("system", self.system_prompt(cfg, info.type, tools))]
         msgs.extend(Message(role, content) for role, content in self.examples(info.type))
         msgs.append(Message("user", self.first_message(question, self.describe(info))))

@@ -32,16 +32,47 @@ class Definition(namedtuple("Definition", "key line end_line kind name qualname 
     def text(self) -> str:
         return self.source
 
+    @property
+    def resolved(self) -> str | None:
+        """A variable's value with the names it is made of followed through its file's module-level
+        variables and plain arithmetic worked out (``DEFAULT_FORMAT = PAX_FORMAT``, ``PAX_FORMAT = 2`` → ``"2"``);
+        None for anything but a variable."""
+        if self.kind != "variable" or self.value is None:
+            return None
+        table = _MODULE_VARIABLES.get(self.key) or {}
+        value, seen = self.value.strip(), {self.name}
+        for _ in range(8):
+            number = arithmetic(value, _numbers_of(table, seen))
+            if number is not None:
+                return str(number)
+            target = table.get(value) if value.isidentifier() else None
+            if target is None or value in seen or target.value is None:
+                return value
+            seen.add(value)
+            value = target.value.strip()
+        return value
+
     def brief(self, limit: int = 6000) -> str:
-        """The source, or when it is longer than ``limit`` an outline of it: docstrings left out, each
-        method reduced to its signature, class-level statements kept (where defaults usually are)."""
-        return abridge(self.source, limit)
+        """What a reader needs of this definition in at most ``limit`` characters: the source, or when it
+        is longer an outline of it (docstrings left out, each method reduced to its signature,
+        class-level statements kept: where defaults usually are), followed by the module-level
+        constants of its file that it names (``limit=_DEFAULT_LIMIT`` → ``_DEFAULT_LIMIT = 2 ** 16``),
+        their values worked out where they are plain arithmetic."""
+        text = abridge(self.source, limit)
+        notes = used_constants(self, text)
+        if notes:
+            block = "\n# Names it uses, as its file defines them:\n" + "\n".join(notes)
+            text = text[: max(0, limit - len(block))] + block if len(text) + len(block) > limit else text + block
+        return text
 
     def __repr__(self) -> str:
         return f"<{self.kind} {self.qualname} at {self.key}:{self.line}>"
 
 _ORDER = {"module": 0, "class": 1, "function": 2, "method": 3, "variable": 4}
 _CACHE: dict[tuple[int, Any], list[Any]] = {}
+#: Module-level variables of each parsed file, by key: what ``used_constants`` looks names up in.
+_MODULE_VARIABLES: dict[Any, dict[str, Any]] = {}
+_NAME = __import__("re").compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
 
 
 def _module_name(key: Any) -> str:
@@ -104,7 +135,75 @@ def _parse(key: Any, text: str) -> list[Any]:
                     visit(extra, owner)
 
     visit(tree.body, None)
+    _MODULE_VARIABLES[key] = {d.name: d for d in out if d.kind == "variable" and d.qualname == d.name}
     return out
+
+
+def used_constants(d: Any, text: str, limit: int = 8) -> list[str]:
+    """``name = value  (key:line)`` for the module-level variables of ``d``'s file that ``text`` names."""
+    table = _MODULE_VARIABLES.get(d.key) or {}
+    notes: list[str] = []
+    for name in dict.fromkeys(_NAME.findall(text)):
+        var = table.get(name)
+        if var is None or name == d.name or var.value is None:
+            continue
+        value = var.value if len(var.value) <= 200 else var.value[:200] + " …"
+        worked = arithmetic(var.value, _numbers_of(table, {name}))
+        notes.append(f"{name} = {value}" + (f"  (= {worked})" if worked is not None and str(worked) != var.value else "")
+                     + f"  ({d.key}:{var.line})")  # fmt: skip
+        if len(notes) >= limit:
+            break
+    return notes
+
+
+def _numbers_of(table: dict[str, Any], seen: set[str]) -> Any:
+    """A lookup of the numeric value of a module-level name (followed through other names), for ``arithmetic``."""
+
+    def lookup(name: str) -> int | float | None:
+        var = table.get(name)
+        if var is None or name in seen or var.value is None:
+            return None
+        return arithmetic(var.value, _numbers_of(table, seen | {name}))
+
+    return lookup
+
+
+def arithmetic(expression: str, names: Any = None) -> int | float | None:
+    """The value of a constant expression of numbers and + - * / // % ** (else None); never runs code.
+    ``names`` (a function of a name) may give the numeric value of the names in it."""
+    try:
+        node = ast.parse(expression, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+
+    def ev(n: ast.AST) -> Any:
+        if isinstance(n, ast.Constant) and isinstance(n.value, int | float) and not isinstance(n.value, bool):
+            return n.value
+        if isinstance(n, ast.Name) and names is not None:
+            v = names(n.id)
+            if v is None:
+                raise ValueError("unknown name")
+            return v
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub | ast.UAdd):
+            v = ev(n.operand)
+            return -v if isinstance(n.op, ast.USub) else v
+        if isinstance(n, ast.BinOp):
+            a, b = ev(n.left), ev(n.right)
+            if isinstance(n.op, ast.Pow) and (abs(b) > 64 or abs(a) > 1e6):
+                raise ValueError("too big")
+            ops = {ast.Add: a.__add__, ast.Sub: a.__sub__, ast.Mult: a.__mul__, ast.Div: a.__truediv__,
+                   ast.FloorDiv: a.__floordiv__, ast.Mod: a.__mod__, ast.Pow: a.__pow__}  # fmt: skip
+            fn = ops.get(type(n.op))
+            if fn is None:
+                raise ValueError("operator")
+            return fn(b)
+        raise ValueError("not arithmetic")
+
+    try:
+        value = ev(node)
+    except (ValueError, TypeError, ZeroDivisionError, OverflowError, AttributeError):
+        return None
+    return value if isinstance(value, int | float) else None
 
 
 def _sources(data: Any) -> list[tuple[Any, str]]:
@@ -190,3 +289,34 @@ def abridge(source: str, limit: int = 6000) -> str:
     walk(tree.body, 0)
     text = "\n".join(out)
     return text if len(text) <= limit else text[:limit]
+
+
+def bases_of(data: Any, item: Any, limit: int = 200) -> list[str]:
+    """Every class ``item`` (a class Definition or a class name) derives from, directly or through other
+    classes: bases found as classes of the context are followed (by name), and a base that is a builtin
+    class brings its own ancestry (``ValueError`` → ``Exception``, ``BaseException``, ``object``)."""
+    import builtins
+
+    if isinstance(item, str):
+        found = definitions(data, item, kind="class")
+        if not found:
+            return []
+        item = found[0]
+    if getattr(item, "kind", None) != "class":
+        raise TypeError("bases_of takes a class definition (or a class name)")
+    out: list[str] = []
+    queue = list(item.bases)
+    while queue and len(out) < limit:
+        base = queue.pop(0).split("[", 1)[0].strip()
+        name = base.rsplit(".", 1)[-1]
+        if not name or name in out:
+            continue
+        out.append(name)
+        known = [d for d in definitions(data, name, kind="class") if d.qualname == name]
+        if known:
+            queue.extend(known[0].bases)
+            continue
+        builtin = getattr(builtins, name, None)
+        if isinstance(builtin, type):
+            out.extend(c.__name__ for c in builtin.__mro__[1:] if c.__name__ not in out)
+    return out

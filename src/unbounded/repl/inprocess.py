@@ -15,6 +15,7 @@ import ctypes
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
@@ -62,6 +63,37 @@ def _raise_in_thread(thread_id: int, exc_type: type[BaseException]) -> None:
 class _Timeout(CellInterrupted):
     def __init__(self) -> None:
         super().__init__("cell ran past its time limit and was stopped; variables defined so far are kept")
+
+
+class _PausedTime:
+    """How long a cell has spent waiting on sub-calls (several threads of one cell may wait at once)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._since = 0.0
+        self._total = 0.0
+
+    def reset(self) -> None:
+        with self._lock:
+            self._waiting, self._total = 0, 0.0
+
+    def pause(self) -> None:
+        with self._lock:
+            if self._waiting == 0:
+                self._since = time.monotonic()
+            self._waiting += 1
+
+    def resume(self) -> None:
+        with self._lock:
+            self._waiting -= 1
+            if self._waiting == 0:
+                self._total += time.monotonic() - self._since
+
+    def total(self) -> float:
+        with self._lock:
+            ongoing = time.monotonic() - self._since if self._waiting else 0.0
+            return self._total + ongoing
 
 
 class _CellRunner:
@@ -121,6 +153,7 @@ class InProcessREPL:
         self.limits = limits or Limits()
         self.warnings: list[str] = []
         self._runner: _CellRunner | None = None
+        self._clock = _PausedTime()
         self.state: NamespaceState | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handler: SubCallHandler | None = None
@@ -146,6 +179,7 @@ class InProcessREPL:
 
         assert self._loop is not None and self._handler is not None
         fut = asyncio.run_coroutine_threadsafe(self._handler(kind, payload, self._cell_id), self._loop)
+        self._clock.pause()
         try:
             return fut.result()
         except BaseException as exc:
@@ -153,6 +187,8 @@ class InProcessREPL:
                 fut.cancel()
                 raise
             raise SubCallError(str(exc) or type(exc).__name__) from None
+        finally:
+            self._clock.resume()
 
     async def run(self, code: str, *, cell_id: str | None = None) -> CellResult:
         assert self.state is not None
@@ -182,9 +218,16 @@ class InProcessREPL:
             self._runner = runner
             runner.submit(target)
             timeout = self.limits.cell_timeout
+            self._clock.reset()
             try:
                 try:
                     finished = await _wait(done, timeout)
+                    # The time limit is for the cell's own code: time spent waiting on sub-calls is added back.
+                    granted = 0.0
+                    while not finished and timeout is not None and self._clock.total() > granted + 0.01:
+                        extra = self._clock.total() - granted
+                        granted += extra
+                        finished = await _wait(done, extra)
                 except asyncio.CancelledError:
                     if "tid" in box and not done.done():  # the run was cancelled: stop the cell too
                         _raise_in_thread(box["tid"], _Timeout)

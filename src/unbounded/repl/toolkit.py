@@ -14,6 +14,7 @@ import json
 import re
 
 from .._lazy import TYPE_CHECKING
+from .code_index import bases_of as _bases_of
 from .code_index import definitions as _definitions
 from .records import records as _records
 from .search import count as _count
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 #: The names ``bind`` adds to the namespace (``llm_map`` only when sub-calls are on).
-NAMES = ("search", "read", "count_lines", "definitions", "parse_records", "llm_map")
+NAMES = ("search", "read", "count_lines", "definitions", "bases_of", "parse_records", "llm_map")
 #: Characters of one text ``llm_map`` sends (the sub-model's window is small); longer ones are cut, with a note.
 MAP_CHARS = 6000
 _NUMBER = re.compile(r"-?\d[\d,_]*(?:\.\d+)?")
@@ -125,6 +126,10 @@ def bind(get_context: Callable[[], Any], call: Callable[[str, dict], Any] | None
         """Where Python code defines `name` (class, function, method, variable): .key .line .kind .source .value .bases."""
         return _definitions(ctx(text), name, kind, key)
 
+    def bases_of(item: Any, text: Any = None) -> list[str]:
+        """Every class a class (a definition or a name) derives from, directly or not, builtin ones included."""
+        return _bases_of(ctx(text), item)
+
     def parse_records(text: Any = None) -> list[dict]:
         """The `Field: value` records of a text (blank-line separated stanzas) as a list of dicts."""
         return _records(ctx(text))
@@ -134,6 +139,7 @@ def bind(get_context: Callable[[], Any], call: Callable[[str, dict], Any] | None
         "read": read,
         "count_lines": count_lines,
         "definitions": definitions,
+        "bases_of": bases_of,
         "parse_records": parse_records,
     }
     if call is None:

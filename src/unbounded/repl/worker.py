@@ -50,6 +50,10 @@ class Worker:
         self.write_lock = threading.Lock()
         self.pending: dict[int, list[Any]] = {}
         self.pending_lock = threading.Lock()
+        # The cell's wall clock is paused while sub-calls wait on the host (see _pause_clock).
+        self.clock_lock = threading.Lock()
+        self.calls_waiting = 0
+        self.clock_left = 0.0
         self.ids = itertools.count(1)
         self.inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.state = None
@@ -93,6 +97,7 @@ class Worker:
         slot: list[Any] = [event, None]
         with self.pending_lock:
             self.pending[cid] = slot
+        self._pause_clock()
         try:
             try:
                 self.send({"op": "call", "id": cid, "kind": kind, "payload": payload})
@@ -100,6 +105,7 @@ class Worker:
                 raise SubCallError(f"{kind}: arguments must be plain data (str, list, dict, numbers): {exc}") from None
             event.wait()
         finally:
+            self._resume_clock()
             with self.pending_lock:
                 self.pending.pop(cid, None)
         reply = slot[1]
@@ -108,6 +114,21 @@ class Worker:
         return reply.get("value")
 
     # -- limits ----------------------------------------------------------------------------
+    def _pause_clock(self) -> None:
+        """Stop the cell's wall clock while it waits for the host: a cell's time limit is for its own
+        code; model calls have the run's budget (calls, tokens, seconds)."""
+        with self.clock_lock:
+            if self.calls_waiting == 0 and self.in_cell:
+                self.clock_left = signal.setitimer(signal.ITIMER_REAL, 0)[0]
+            self.calls_waiting += 1
+
+    def _resume_clock(self) -> None:
+        with self.clock_lock:
+            self.calls_waiting -= 1
+            if self.calls_waiting == 0 and self.in_cell and self.clock_left > 0:
+                signal.setitimer(signal.ITIMER_REAL, self.clock_left)
+                self.clock_left = 0.0
+
     def _on_limit(self, signum: int, frame: Any) -> None:
         if not self.in_cell:
             return
