@@ -1,13 +1,20 @@
-"""Figures for the embedded model on this machine: load time, speed, warm vs cold root turns, and
-needle-in-a-haystack accuracy of a full RLM run.
+"""Figures for the embedded model on this machine: load time, speed, the README demo's wall time
+without and with a saved prompt prefix, warm vs cold root turns, and needle-in-a-haystack accuracy of
+a full RLM run.
 
     .venv/bin/python benchmarks/local_model.py                    # 20 needle tasks, 100K to 4M characters
     .venv/bin/python benchmarks/local_model.py --tasks 6          # fewer tasks (sizes still span the range)
+    .venv/bin/python benchmarks/local_model.py --warm-start-only  # only the demo, cold and warm
     .venv/bin/python benchmarks/local_model.py --json out/local.json --traces out/local-traces
 
 What is measured:
 
 - load: seconds to load the GGUF into a fresh llama.cpp context (the first call of a process pays it);
+- warm start: the README demo (``scripts/demo.sh``: ``unbounded ask`` on a seeded 1.2M-character
+  haystack), run twice as new processes with a fresh folder of saved states: cold (nothing saved:
+  the first root call evaluates the system prompt and worked examples, and saves them) and warm (the
+  second process loads that prefix instead). Wall time of the whole command, time to the first root
+  call, and how long that call took, from the run's trace;
 - prompt processing and generation speed: one ~1,000-token prompt on an empty KV cache, then 128
   generated tokens;
 - root turns: every root turn after the first of the first ``--cold-tasks`` needle runs is timed
@@ -18,7 +25,8 @@ What is measured:
   geometrically from ``--min-chars`` to ``--max-chars``, cycling noise and prose haystacks and
   7-digit numbers and UUIDs, each answered by ``RLM(model, repl="process")`` at temperature 0.
 
-Targets: at least 90% of the needle tasks right, and a warm root turn costing at most 40% of a cold one.
+Targets: at least 90% of the needle tasks right, a warm root turn costing at most 40% of a cold one,
+and the demo in at most 10 s when its prompt prefix was saved by an earlier run.
 """
 
 from __future__ import annotations
@@ -27,10 +35,13 @@ import argparse
 import json
 import math
 import os
+import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,11 +49,13 @@ from typing import Any
 from unbounded import RLM, Budget
 from unbounded.bench.tasks import niah
 from unbounded.models import resolve_model
-from unbounded.models.base import Completion, Message
+from unbounded.models.base import Completion, Delta, Message
 from unbounded.models.local import LocalLM
 
 TARGET_ACCURACY = 0.90
 TARGET_WARM_RATIO = 0.40
+TARGET_WARM_DEMO_S = 10.0
+DEMO_SEED = 1  # scripts/demo.sh's default UNBOUNDED_DEMO_SEED
 VARIANTS = (("noise", "number"), ("prose", "number"), ("prose", "uuid"), ("noise", "uuid"))
 SPEED_PROMPT = "You summarise Python documentation.\n\n" + "\n".join(
     f"def helper_{i}(x):\n    '''Return x plus {i}, as an int.'''\n    return x + {i}\n" for i in range(45)
@@ -56,6 +69,22 @@ class Speed:
     prompt_tok_per_s: float
     gen_tokens: int
     gen_tok_per_s: float
+
+
+@dataclass
+class DemoRun:
+    """One ``unbounded ask`` of the README demo, as a process of its own."""
+
+    label: str
+    wall_s: float
+    cpu_s: float  # user + system seconds of the command and its REPL worker: the work, whatever the load
+    first_root_call_at_s: float | None  # from the run's start (its first trace event)
+    first_root_call_s: float | None
+    first_root_input_tokens: int | None
+    first_root_cached_tokens: int | None
+    turns: int
+    status: str
+    correct: bool
 
 
 @dataclass
@@ -130,10 +159,15 @@ class Recording:
         )
         return c
 
+    async def astream(self, messages: Sequence[Message], **opts: Any) -> AsyncIterator[Delta]:
+        """A streamed call is recorded too: through ``complete``, as one delta."""
+        c = await self.complete(messages, **opts)
+        yield Delta(c.text, c)
+
 
 def measure_speed(spec: str) -> Speed:
-    """Load time and raw speeds on a context of its own (freed afterwards)."""
-    lm = resolve_model(spec, slot="bench-speed", n_ctx=4096)
+    """Load time and raw speeds on a context of its own (freed afterwards), without a warm start."""
+    lm = resolve_model(spec, slot="bench-speed", n_ctx=4096, warm_start=False)
     assert isinstance(lm, LocalLM)
     try:
         load_s = lm.load()
@@ -147,6 +181,71 @@ def measure_speed(spec: str) -> Speed:
         return Speed(load_s, prompt_tokens, prompt_rate, g.usage.output_tokens, gen_rate)
     finally:
         lm.unload()
+
+
+def measure_warm_start(spec: str, seed: int = DEMO_SEED) -> tuple[DemoRun, DemoRun]:
+    """The README demo twice, each a new process sharing a fresh folder of saved states: cold, warm."""
+    item = niah.generate(300_000, 1, seed, haystack="prose", value_type="number")[0]
+    with tempfile.TemporaryDirectory(prefix="unbounded-demo-") as tmp:
+        work = Path(tmp)
+        haystack = work / "haystack.txt"
+        haystack.write_text(item.context, encoding="utf-8")
+        states = work / "states"
+        runs = [_demo_run(spec, item, haystack, states, work, label) for label in ("cold", "warm")]
+    return runs[0], runs[1]
+
+
+def _demo_run(spec: str, item: Any, haystack: Path, states: Path, work: Path, label: str) -> DemoRun:
+    trace = work / f"demo-{label}.jsonl"
+    cmd = [
+        sys.executable,
+        "-m",
+        "unbounded",
+        "ask",
+        item.question,
+        str(haystack),
+        "--trace",
+        str(trace),
+        "--json",
+        "-q",
+    ]
+    cmd += ["--model", spec]
+    env = {**os.environ, "UNBOUNDED_STATE_DIR": str(states)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        print(proc.stderr[-2000:], file=sys.stderr)
+        result = {}
+    events = [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines() if line.strip()]
+    t0 = events[0]["ts"] if events else None
+    requests = [e for e in events if e["type"] == "lm_request" and e["data"].get("purpose") == "root"]
+    first_at = first_s = first_in = first_cached = None
+    if requests and t0 is not None:
+        first_at = requests[0]["ts"] - t0
+        response = next((e for e in events if e["type"] == "lm_response" and e["id"] == requests[0]["id"]), None)
+        if response is not None:
+            first_s = response["data"].get("duration")
+            usage = response["data"].get("usage") or {}
+            first_in, first_cached = usage.get("input_tokens"), usage.get("cached_input_tokens")
+    answer = str(result.get("answer") or "")
+    return DemoRun(
+        label=label,
+        wall_s=wall,
+        cpu_s=cpu,
+        first_root_call_at_s=first_at,
+        first_root_call_s=first_s,
+        first_root_input_tokens=first_in,
+        first_root_cached_tokens=first_cached,
+        turns=len(requests),
+        status=str(result.get("status") or f"exit {proc.returncode}"),
+        correct=proc.returncode == 0 and niah.score(item, answer) == 1.0,
+    )
 
 
 def task_sizes(n: int, min_chars: int, max_chars: int) -> list[int]:
@@ -235,10 +334,32 @@ def replay_turns(root: Recording, task: int) -> list[Replay]:
     return out
 
 
-def report(speed: Speed | None, tasks: list[TaskResult], replays: list[Replay], model: str) -> list[dict[str, Any]]:
+def report(
+    speed: Speed | None,
+    tasks: list[TaskResult],
+    replays: list[Replay],
+    model: str,
+    demo: tuple[DemoRun, DemoRun] | None = None,
+) -> list[dict[str, Any]]:
     """Print the per-task table and the summary with targets; return the summary rows."""
-    print(f"\nneedle tasks ({model})")
-    print(f"{'#':>3} {'chars':>10} {'haystack':<8} {'value':<6} {'depth':>5} {'turns':>5} {'time s':>7}  ok  answer")
+    if demo is not None:
+        print(f"\nREADME demo, unbounded ask as a new process ({model})")
+        print(
+            f"{'run':<5} {'wall s':>7} {'CPU s':>7} {'1st root call at':>17} {'1st call s':>10} {'prompt tok':>10} "
+            f"{'loaded':>7} {'turns':>5}  ok"
+        )
+        for r in demo:
+            print(
+                f"{r.label:<5} {r.wall_s:>7.1f} {r.cpu_s:>7.1f} {_s(r.first_root_call_at_s):>17} "
+                f"{_s(r.first_root_call_s):>10} "
+                f"{r.first_root_input_tokens or 0:>10} {r.first_root_cached_tokens or 0:>7} {r.turns:>5}  "
+                f"{'yes' if r.correct else 'NO'} ({r.status})"
+            )
+    if tasks:
+        print(f"\nneedle tasks ({model})")
+        print(
+            f"{'#':>3} {'chars':>10} {'haystack':<8} {'value':<6} {'depth':>5} {'turns':>5} {'time s':>7}  ok  answer"
+        )
     for t in tasks:
         shown = (t.prediction or "").replace("\n", " ")[:40]
         mark = "yes" if t.correct else "NO"
@@ -251,6 +372,23 @@ def report(speed: Speed | None, tasks: list[TaskResult], replays: list[Replay], 
     def row(metric: str, value: str, target: str = "", ok: bool | None = None) -> None:
         rows.append({"metric": metric, "value": value, "target": target, "result": "" if ok is None else ok})
 
+    if demo is not None:
+        cold, warm = demo
+        row("demo wall time, cold (nothing saved)", f"{cold.wall_s:.1f} s ({cold.cpu_s:.1f} s CPU)")
+        row(
+            "demo wall time, warm (saved prefix)",
+            f"{warm.wall_s:.1f} s ({warm.cpu_s:.1f} s CPU; {warm.first_root_cached_tokens or 0} prompt tokens loaded)",
+            f"<= {TARGET_WARM_DEMO_S:g} s",
+            warm.wall_s <= TARGET_WARM_DEMO_S,
+        )
+        if cold.first_root_call_s and warm.first_root_call_s:
+            row(
+                "demo first root call, cold -> warm",
+                f"{cold.first_root_call_s:.1f} s -> {warm.first_root_call_s:.1f} s",
+            )
+        row(
+            "demo answered right, cold / warm", f"{'yes' if cold.correct else 'no'} / {'yes' if warm.correct else 'no'}"
+        )
     if speed is not None:
         row("load time (fresh context)", f"{speed.load_s:.2f} s")
         row("prompt processing", f"{speed.prompt_tok_per_s:.0f} tok/s ({speed.prompt_tokens} tokens, cold)")
@@ -307,6 +445,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cold-tasks", type=int, default=5, help="tasks whose root turns are replayed cold")
     p.add_argument("--only", default="", help="run only these task numbers (0-based, comma-separated)")
     p.add_argument("--skip-speed", action="store_true", help="skip the load and raw speed measurement")
+    p.add_argument("--skip-warm-start", action="store_true", help="skip the demo's cold/warm wall time")
+    p.add_argument(
+        "--warm-start-only", action="store_true", help="only the demo's cold/warm wall time (no speed, no needle tasks)"
+    )
     p.add_argument("--traces", type=Path, default=None, help="write one trace per task into this folder")
     p.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file")
     args = p.parse_args(argv)
@@ -314,6 +456,16 @@ def main(argv: list[str] | None = None) -> int:
         p.error("need --tasks >= 1 and 1000 <= --min-chars <= --max-chars")
 
     load_before = os.getloadavg()[0]
+    demo = None
+    if not args.skip_warm_start:
+        print("running the README demo twice (cold, then warm)...", file=sys.stderr, flush=True)
+        demo = measure_warm_start(args.model)
+        print(f"demo: cold {demo[0].wall_s:.1f} s, warm {demo[1].wall_s:.1f} s", file=sys.stderr, flush=True)
+    if args.warm_start_only:
+        rows = report(None, [], [], args.model, demo)
+        _print_load(load_before)
+        _write_json(args.json, args.model, None, [], [], rows, load_before, demo)
+        return 0 if all(r["result"] is not False for r in rows) else 1
     speed = None
     if not args.skip_speed:
         print("measuring load time and speed...", file=sys.stderr, flush=True)
@@ -344,28 +496,51 @@ def main(argv: list[str] | None = None) -> int:
         )
         if i < args.cold_tasks:
             replays += replay_turns(root, i)
-    rows = report(speed, tasks, replays, args.model)
+    rows = report(speed, tasks, replays, args.model, demo)
+    _print_load(load_before)
+    _write_json(args.json, args.model, speed, tasks, replays, rows, load_before, demo)
+    ok = all(r["result"] is not False for r in rows)
+    return 0 if ok else 1
+
+
+def _s(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.1f}"
+
+
+def _print_load(load_before: float) -> None:
     print(
         f"machine load (1-minute average): {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, "
         f"on {os.cpu_count()} cores"
     )
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps(
-                {
-                    "model": args.model,
-                    "speed": asdict(speed) if speed else None,
-                    "tasks": [asdict(t) for t in tasks],
-                    "replays": [asdict(r) for r in replays],
-                    "summary": rows,
-                    "load_average": [load_before, os.getloadavg()[0]],
-                },
-                indent=2,
-            )
+
+
+def _write_json(
+    path: Path | None,
+    model: str,
+    speed: Speed | None,
+    tasks: list[TaskResult],
+    replays: list[Replay],
+    rows: list[dict[str, Any]],
+    load_before: float,
+    demo: tuple[DemoRun, DemoRun] | None,
+) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "model": model,
+                "speed": asdict(speed) if speed else None,
+                "demo": [asdict(r) for r in demo] if demo else None,
+                "tasks": [asdict(t) for t in tasks],
+                "replays": [asdict(r) for r in replays],
+                "summary": rows,
+                "load_average": [load_before, os.getloadavg()[0]],
+            },
+            indent=2,
         )
-    ok = all(r["result"] is not False for r in rows)
-    return 0 if ok else 1
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3}"
-EXTRAS="${UNBOUNDED_EXTRAS:-local,local-small,dev,bench,view,docs,data,zstd,ray,openai,anthropic,gemini,litellm}"
+EXTRAS="${UNBOUNDED_EXTRAS:-local,local-small,dev,bench,view,docs,data,zstd,ray,serve,mcp,openai,anthropic,gemini,litellm}"
 
 if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
     echo "unbounded needs Python >= 3.11 (found $("$PYTHON" --version 2>&1))" >&2

@@ -15,6 +15,13 @@ def code(src: str) -> str:
     return f"```python\n{src.strip()}\n```"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_warm_start_states(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Saved llama.cpp prefix states of this test run only: a state from another run must not make a
+    first call look warm."""
+    os.environ.setdefault("UNBOUNDED_STATE_DIR", str(tmp_path_factory.mktemp("llama-state")))
+
+
 @pytest.fixture(params=["process", "inprocess"])
 def repl_kind(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -27,8 +34,13 @@ def haystack() -> str:
     return "\n".join(lines)
 
 
+#: multiprocessing's own helpers, which live as long as the process that started them (the batch
+#: pool's forkserver and resource tracker): not leaks of the test that happened to start them.
+_MULTIPROCESSING_HELPERS = (b"multiprocessing.resource_tracker", b"multiprocessing.forkserver")
+
+
 def live_children(pid: int | None = None) -> list[int]:
-    """PIDs of the current process's live (non-zombie) children."""
+    """PIDs of the current process's live (non-zombie) children, multiprocessing's helpers aside."""
     pid = pid or os.getpid()
     out = []
     for entry in Path("/proc").iterdir():
@@ -36,9 +48,10 @@ def live_children(pid: int | None = None) -> list[int]:
             continue
         try:
             stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
+        if int(fields[1]) == pid and fields[0] != "Z" and not any(h in cmdline for h in _MULTIPROCESSING_HELPERS):
             out.append(int(entry.name))
     return out

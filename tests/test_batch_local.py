@@ -386,3 +386,20 @@ def test_the_package_is_callable_as_run_batch(tmp_path: Path) -> None:
     assert unbounded.batch.batch is unbounded.batch
     results = list(unbounded.batch(text_jobs(2), defaults=defaults_for(tmp_path), workers=1))
     assert sorted(r.answer or "" for r in results) == ["DOC 0", "DOC 1"]
+
+
+def test_a_job_with_an_output_schema_gets_a_validated_value(tmp_path: Path) -> None:
+    replies = tmp_path / "typed.json"
+    replies.write_text(json.dumps(['```python\nFINAL({"words": len(context.split())})\n```']), encoding="utf-8")
+    schema = {"type": "object", "properties": {"words": {"type": "integer"}}, "required": ["words"]}
+    jobs = [
+        {"id": "typed", "question": "How many words?", "text": "one two three", "output": schema},
+        {"id": "plain", "question": "How many words?", "text": "one two"},
+    ]
+    out = tmp_path / "out"
+    defaults = JobDefaults(model=f"scripted/{replies}", repl="inprocess", budget=Budget(max_iterations=3))
+    results = {r.id: r for r in run_batch(jobs, defaults=defaults, workers=1, out=out)}
+    assert results["typed"].status == "final" and results["typed"].value == {"words": 3}
+    assert results["plain"].value is None and "2" in (results["plain"].answer or "")
+    recorded = {line["id"]: line for line in result_lines(out)}
+    assert recorded["typed"]["value"] == {"words": 3}

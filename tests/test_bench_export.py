@@ -277,12 +277,8 @@ class SmallAgent(Agent):
     def __init__(self) -> None:
         super().__init__()
 
-        class Small(ScriptedLM):
-            @property
-            def abilities(self) -> Abilities:
-                return Abilities(small=True)
-
-        self.lm = Small(self.reply, name="scripted/small", context_window=16_384)
+        self.lm = ScriptedLM(self.reply, name="scripted/small", context_window=16_384)
+        self.lm.abilities = Abilities(small=True)
 
     def reply(self, messages: list[Message]) -> str:
         text = super().reply(messages)

@@ -66,7 +66,9 @@ def test_cli_finds_a_needle_in_over_a_million_characters(tmp_path: Path) -> None
     # Turn 2 reuses turn 1's prompt from the KV cache: only the new output is evaluated.
     assert second["cached_input_tokens"] >= first["input_tokens"]
     usage = events[-1].data["usage"][MODEL]
-    assert usage["cost_usd"] == 0.0 and usage["input_tokens"] == sum(t.data["usage"]["input_tokens"] for t in turns)
+    # The ledger's total is every call's usage: root turns, sub-calls and the answer check alike.
+    calls = [e for e in events if e.type == "lm_response"]
+    assert usage["cost_usd"] == 0.0 and usage["input_tokens"] == sum(e.data["usage"]["input_tokens"] for e in calls)
 
 
 def test_subcall_from_model_code_runs_on_the_real_sub_slot(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ Most assertions run on qwen2.5-coder-0.5b; the default 1.5b model is exercised o
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -29,6 +30,18 @@ N_CTX = 4096
 LONG_SYSTEM = "You answer questions about a Python code base. Reply tersely.\n\n" + "\n".join(
     f"def helper_{i}(x):\n    '''Return x times {i}.'''\n    return x * {i}\n" for i in range(60)
 )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _own_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Warm-start states go to a folder of this module's, not the user's cache."""
+    saved = os.environ.get("UNBOUNDED_STATE_DIR")
+    os.environ["UNBOUNDED_STATE_DIR"] = str(tmp_path_factory.mktemp("states"))
+    yield
+    if saved is None:
+        os.environ.pop("UNBOUNDED_STATE_DIR", None)
+    else:
+        os.environ["UNBOUNDED_STATE_DIR"] = saved
 
 
 @pytest.fixture(scope="module")

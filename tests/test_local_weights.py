@@ -303,11 +303,8 @@ def test_create_reports_missing_weights_before_loading(tmp_path, monkeypatch, ca
 
 
 def test_prompt_helpers():
-    from unbounded.models.local import _find_stop, _split_on_markers
+    from unbounded.models.local import _split_on_markers
 
     assert _split_on_markers("a<1>b<2>c", ["<1>", "<2>"]) == ["a", "<1>", "b", "<2>", "c"]
     assert _split_on_markers("a<2>b<1>c", ["<1>", "<2>"]) is None
     assert _split_on_markers("a<1><1>", ["<1>"]) is None
-    out = bytearray(b"print(1)\n```\nmore")
-    assert _find_stop(out, [b"```", b"more"], 0) == 9
-    assert _find_stop(out, [b"zzz"], 0) is None

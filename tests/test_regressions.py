@@ -216,3 +216,30 @@ def test_renamed_options_keep_working_with_a_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Budget(max_total_tokens=5)
+
+
+# Found by the server: overlapping runs on one loop shared the model clients, and the first to end closed them.
+def test_overlapping_runs_on_one_loop_keep_the_shared_clients_open() -> None:
+    closed: list[int] = []
+
+    class Client(ScriptedLM):
+        async def aclose(self) -> None:
+            closed.append(len(self.calls))
+
+    async def reply(messages: list[Message]) -> str:
+        if "Question: slow" in messages[-1].content:
+            await asyncio.sleep(0.3)
+        return code("FINAL('a')")
+
+    lm = Client(reply)
+    rlm = RLM(model=lm, repl="inprocess")
+
+    async def go() -> list:
+        slow = asyncio.ensure_future(rlm.arun("slow", "c"))
+        await asyncio.sleep(0.01)
+        fast = await rlm.arun("fast", "c")
+        assert closed == []  # the other run is still going: nothing closed under it
+        return [fast, await slow]
+
+    results = asyncio.run(go())
+    assert [r.answer for r in results] == ["a", "a"] and len(closed) == 1  # closed once, after the last

@@ -192,3 +192,32 @@ def test_a_cells_time_limit_does_not_count_the_time_its_sub_calls_wait(repl_kind
     spin = ScriptedLM([code("while True:\n    pass"), code("FINAL('stopped')")])
     result = RLM(model=spin, repl=repl_kind, limits=Limits(cell_timeout=1.0, kill_grace=1.0)).run("q", "ctx")
     assert result.answer == "stopped" and "time limit" in spin.calls[1][-1].content
+
+
+def test_the_hard_deadline_of_a_process_cell_also_waits_for_sub_calls() -> None:
+    """The worker's own clock pauses during sub-calls; so must the host's kill deadline behind it."""
+    from unbounded.repl.base import Limits
+
+    sub = ScriptedLM(lambda ms: "ok", latency=0.4, name="sub", max_concurrency=1)
+    root = ScriptedLM([code("out = [llm_query('p') for _ in range(6)]\nprint(len(out))"), code("FINAL('done')")])
+    limits = Limits(cell_timeout=0.5, kill_grace=0.5)
+    result = RLM(model=root, sub_model=sub, repl="process", limits=limits).run("q", "ctx")
+    assert result.answer == "done" and "6" in root.calls[1][-1].content
+
+
+def test_llm_map_asks_short_texts_several_to_a_call_and_retries_what_a_call_missed() -> None:
+    items = [f"item {i}: {'a game' if i % 3 == 0 else 'a tool'}" for i in range(20)]
+
+    def sub(messages: list[Message]) -> str:
+        prompt = messages[0].content
+        if prompt.startswith("Answer this question for each numbered text"):
+            lines = [line for line in prompt.splitlines() if line[:1].isdigit()]
+            answers = [f"{line.split('.', 1)[0]}: {'yes' if 'a game' in line else 'no'}" for line in lines]
+            return "\n".join(answers[:-1])  # the last text of each call left out: asked again alone
+        return "yes" if "a game" in prompt.split("\n\n")[0] else "no"
+
+    sub_lm = ScriptedLM(sub, name="sub")
+    root = ScriptedLM([code(f"v = llm_map('Is it a game?', {items!r}, parse='yes/no')\nFINAL(str(v))")])
+    result = RLM(model=root, sub_model=sub_lm, repl="inprocess").run("q", "ctx")
+    assert result.answer == str([i % 3 == 0 for i in range(20)])
+    assert len(sub_lm.calls) == 3 + 3  # 20 texts in 3 calls of up to 8, then the 3 left out one by one

@@ -8,6 +8,8 @@ behind a wrapper (the response cache, the bench's meter).
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,9 @@ class ModelSet:
     sub: LMBase
     named: dict[str, LMBase] = field(default_factory=dict)
     _by_depth: dict[int, LMBase] = field(default_factory=dict)
+    _users: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
 
     def for_depth(self, depth: int) -> LMBase:
         """Depth 0 is the root; deeper RLMs get their own slot (``depth1``…) where the model has slots,
@@ -66,6 +71,22 @@ class ModelSet:
                     "enforced; give the model's price (price=(input, output, cached) per million tokens) "
                     "or drop the cost limit"
                 )
+
+    def acquire(self) -> None:
+        """A run (or a session) starts using the models on the running loop."""
+        loop = asyncio.get_running_loop()
+        self._users[loop] = self._users.get(loop, 0) + 1
+
+    async def release(self) -> None:
+        """A run ends; the last one on its loop releases the per-loop clients (``aclose``). Runs that
+        overlap on one loop share the clients: closing them under a run still using them would fail it."""
+        loop = asyncio.get_running_loop()
+        left = self._users.get(loop, 1) - 1
+        if left > 0:
+            self._users[loop] = left
+            return
+        self._users.pop(loop, None)
+        await self.aclose()
 
     async def aclose(self) -> None:
         """Release per-event-loop clients; the models stay usable for another run."""

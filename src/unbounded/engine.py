@@ -244,6 +244,8 @@ class RLM:
         ledger = attached.ledger if attached is not None and attached.ledger is not None else Ledger(self.budget)
         run = RunState(ledger, tracer, ModelCaller(ledger, tracer), asyncio.Semaphore(self.batch_concurrency))
         run.stream_tokens = bool(listeners)  # a stream wants the root's reply as it is written
+        if attached is None:
+            self.models.acquire()
         run_id = tracer.new_id("run")
         started = time.perf_counter()
         before = {k: _copy_usage(v) for k, v in ledger.by_model.items()}
@@ -297,8 +299,8 @@ class RLM:
                 elapsed=elapsed,
             )
             if attached is None:
-                tracer.close()
-                await self.models.aclose()
+                await asyncio.to_thread(tracer.close)  # its fsync must not stall the loop's other runs
+                await self.models.release()
             else:
                 tracer.extra_listeners = []
         return result

@@ -52,10 +52,9 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
         (
             (
                 'hits = definitions("RetryPolicy")[:2] or search(question, k=3)\n'
-                "for h in hits:\n"
-                "    print(h.key, h.line)\n"
-                "print(llm_map(question, hits))",
-                "shipping/retry.py 14\n['Answer: 3']",
+                "answers = llm_map(question, hits)\n"
+                "print([(h.key, a) for h, a in zip(hits, answers)])",
+                "[('shipping/retry.py', 'Answer: 3')]",
             ),
         ),
         'FINAL("3")',
@@ -103,7 +102,7 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
         (
             (
                 'cls = definitions("Zone")[0]\n'
-                'members = [d for d in definitions(key=cls.key) if d.qualname.startswith("Zone.")]\n'
+                'members = [d for d in definitions(key=cls.key) if d.qualname.startswith(cls.qualname + ".")]\n'
                 "print([(d.name, d.kind, d.value) for d in members])",
                 "[('LOCAL', 'variable', '(1, \"within the city\")'), ('REGIONAL', 'variable', '(5, \"same region\")'), "
                 "('NATIONAL', 'variable', '(10, \"same country\")'), ('ABROAD', 'variable', '(20, \"another country\")'), "
@@ -223,13 +222,9 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
         (
             (
                 "hits = search(question, k=3)\n"
-                "for h in hits:\n"
-                "    print(h.key, h.line, h.text[:300])\n"
-                "print(llm_map(question, hits))",
-                "travel.txt 41 Trips abroad must be booked through the travel desk at least 14 days before departure.\n"
-                "expenses.txt 12 Receipts for travel are kept for six years.\n"
-                "leave.txt 88 Notice for leave is two weeks.\n"
-                "['Answer: 14', 'not stated', 'not stated']",
+                "answers = llm_map(question, hits)\n"
+                "print([(h.key, a) for h, a in zip(hits, answers)])",
+                "[('travel.txt', 'Answer: 14'), ('expenses.txt', 'not stated'), ('leave.txt', 'not stated')]",
             ),
         ),
         'FINAL("14")',
@@ -315,14 +310,8 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
         "`Answer: <number>`.",
         (
             (
-                "hits = search(question, k=3)\n"
-                "for h in hits:\n"
-                "    print(h.line, h.text[:300])\n"
-                "print(llm_map(question, hits))",
-                "1204 No shift may last longer than 12 hours, breaks included.\n"
-                "1180 A normal shift is 8 hours.\n"
-                "2210 Night work is paid at a higher rate.\n"
-                "['Answer: 12', 'Answer: 8', 'not stated']",
+                "answers = llm_map(question, search(question, k=3))\nprint(answers)",
+                "['Answer: 12', 'not stated', 'not stated']",
             ),
         ),
         'FINAL("12")',

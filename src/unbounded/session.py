@@ -124,6 +124,7 @@ class Session:
         repl = self.rlm._new_repl()
         await repl.start(self._loaded.value, self._router, self.rlm.tool_specs, sub_calls=self.rlm.sub_calls)
         self._repl = repl
+        self.rlm.models.acquire()
         self._tracer = self.rlm._tracer()
         for warning in repl.warnings:
             self._tracer.emit("warning", parent=None, source="repl", message=warning)
@@ -143,8 +144,8 @@ class Session:
             await self._repl.close()
             self._repl = None
         if self._tracer is not None:
-            self._tracer.close()
-        await self.rlm.models.aclose()
+            await asyncio.to_thread(self._tracer.close)
+            await self.rlm.models.release()
 
     async def __aenter__(self) -> Session:
         return await self.astart()

@@ -101,8 +101,7 @@ async def aexecute_job(
             trace=trace_path,
             limits=defaults.limits,
         )
-        # When the engine takes a typed answer: rlm.arun(job.question, value, output=job.output).
-        run = await rlm.arun(job.question, value)
+        run = await rlm.arun(job.question, value, output=dict(job.output) if job.output is not None else None)
     except EmptyContextError as exc:
         result.status, result.error = "error:empty_context", str(exc)
     except ContextError as exc:
@@ -116,6 +115,7 @@ async def aexecute_job(
     else:
         result.status = str(run.status)  # a plain string: results are JSON, and batch statuses join them
         result.answer = run.answer
+        result.value = run.to_dict()["value"]  # JSON data, as the results file holds it
         result.error = run.error
         result.usage = {
             k: Usage(v.calls, v.input_tokens, v.output_tokens, v.cached_input_tokens, v.cost_usd)

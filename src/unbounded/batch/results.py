@@ -70,6 +70,8 @@ class JobResult:
     id: str
     status: str
     answer: str | None = None
+    #: A typed job's validated answer as JSON data (the job's ``output`` schema), else None.
+    value: Any = None
     error: str | None = None
     usage: dict[str, Usage] = field(default_factory=dict)
     elapsed: float = 0.0
@@ -104,6 +106,7 @@ class JobResult:
             "id": self.id,
             "status": self.status,
             "answer": self.answer,
+            "value": self.value,
             "error": self.error,
             "usage": {k: v.to_dict() for k, v in self.usage.items()},
             "total_usage": self.total_usage.to_dict(),
@@ -124,6 +127,7 @@ class JobResult:
             id=str(d["id"]),
             status=str(d["status"]),
             answer=d.get("answer"),
+            value=d.get("value"),
             error=d.get("error"),
             usage={k: Usage.from_dict(v) for k, v in (d.get("usage") or {}).items()},
             elapsed=float(d.get("elapsed") or 0.0),

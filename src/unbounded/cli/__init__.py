@@ -18,6 +18,8 @@ from .exitcodes import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, fail
 def build_parser() -> argparse.ArgumentParser:
     from ..batch.cli import add_parser as add_batch
     from ..bench import cli as bench_cli
+    from ..serve.cli import add_parser as add_serve
+    from ..serve.mcp_cli import add_parser as add_mcp
     from ..trace_view import add_parser as add_trace
     from ..view import add_parser as add_view
     from . import ask, chat, models_cmd
@@ -34,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     models_cmd.add_parser(sub)
     bench_cli.add_parser(sub)
     add_batch(sub)
+    add_serve(sub)
+    add_mcp(sub)
     return p
 
 

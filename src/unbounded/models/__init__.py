@@ -1,9 +1,11 @@
-"""Model backends behind one small protocol: ``async complete(messages, **opts) -> Completion``."""
+"""Model backends behind one small protocol: ``async complete(messages, **opts) -> Completion``, and
+``astream`` (deltas of text, the last one carrying the ``Completion``) on every ``LMBase``."""
 
 from .base import (
     LM,
     Abilities,
     Completion,
+    Delta,
     LMBase,
     Message,
     Usage,
@@ -20,6 +22,7 @@ __all__ = [
     "LM",
     "Abilities",
     "Completion",
+    "Delta",
     "LMBase",
     "Message",
     "ScriptExhausted",

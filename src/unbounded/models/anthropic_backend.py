@@ -20,12 +20,21 @@ What differs from Chat Completions, and how it is handled:
   the total prompt (fresh + ``cache_read_input_tokens`` + ``cache_creation_input_tokens``) and
   ``cached_input_tokens`` the cache reads, matching the other backends. The cost includes the
   cache-write premium (1.25× input for 5-minute entries, 2× for 1-hour entries).
+* Streaming uses the raw events (``stream=True``): the usage of ``message_start`` (input and cache
+  counts) merged with the cumulative counts of ``message_delta`` (output, and input where the API
+  sends it again); a stream that ends before ``message_stop`` failed. An ``error`` event inside a
+  200 response (``overloaded_error`` mid-stream) is classified by its error type.
+* Structured output (the ``schema`` option) is a forced tool: one tool named ``answer`` whose
+  input schema is the schema (wrapped as ``{"value": ...}`` when its root is not an object) and
+  ``tool_choice`` naming it. The completion's text is the tool input as JSON; streamed, it is the
+  ``input_json_delta`` pieces as the model writes them.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Unpack
 
 from ..errors import ConfigError
@@ -34,8 +43,11 @@ from .cache import maybe_cached
 from .options import BACKEND_OPTIONS, api_key_from, pop_max_concurrency, reject_unknown
 from .pricing import lookup_context_window, lookup_price, parse_price
 from .remote import RemoteLM, RemoteOptions
-from .retry import AttemptError, RetryPolicy
+from .retry import AttemptError, RetryPolicy, classify_status
+from .schema import check_schema, is_wrapped, object_root
 from .sdk import http_client, require_sdk
+from .sdk_errors import classify_exception
+from .streaming import ReplyText
 
 _OPTIONS = (
     *BACKEND_OPTIONS,
@@ -49,6 +61,22 @@ _OPTIONS = (
 
 # Cache-write price as a multiple of the input price, by TTL.
 _WRITE_MULTIPLIER = {"5m": 1.25, "1h": 2.0}
+
+#: The forced tool that carries a structured answer.
+ANSWER_TOOL = "answer"
+
+# The HTTP status each error type of the Messages API comes with, for errors sent inside a stream.
+_ERROR_TYPE_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
 
 
 class AnthropicLM(RemoteLM):
@@ -121,6 +149,17 @@ class AnthropicLM(RemoteLM):
         stop = opts.get("stop")
         if stop:
             request["stop_sequences"] = [stop] if isinstance(stop, str) else [str(s) for s in stop]
+        schema = check_schema(opts.get("schema"))
+        if schema is not None:
+            wire, _ = object_root(schema)
+            request["tools"] = [
+                {
+                    "name": ANSWER_TOOL,
+                    "description": "Give the answer, in exactly this shape.",
+                    "input_schema": wire,
+                }
+            ]
+            request["tool_choice"] = {"type": "tool", "name": ANSWER_TOOL}
         if self._extra_body:
             request["extra_body"] = dict(self._extra_body)
         return request
@@ -130,31 +169,145 @@ class AnthropicLM(RemoteLM):
         raw_usage = getattr(response, "usage", None)
         if content is None or raw_usage is None:
             raise AttemptError("malformed", f"not a Messages API response: {str(response)[:200]!r}", True)
-        text = "".join(getattr(b, "text", "") or "" for b in content if getattr(b, "type", None) == "text")
+        if opts.get("schema") is not None:
+            inputs = [
+                b.input
+                for b in content
+                if getattr(b, "type", None) == "tool_use" and getattr(b, "name", "") == ANSWER_TOOL
+            ]
+            text = json.dumps(inputs[0], ensure_ascii=False) if inputs else ""
+        else:
+            text = "".join(getattr(b, "text", "") or "" for b in content if getattr(b, "type", None) == "text")
         stop_reason = getattr(response, "stop_reason", None)
-        fresh = int(getattr(raw_usage, "input_tokens", 0) or 0)
-        read = int(getattr(raw_usage, "cache_read_input_tokens", 0) or 0)
-        written = int(getattr(raw_usage, "cache_creation_input_tokens", 0) or 0)
+        usage, written, read = self._usage(raw_usage, None)
+        if not text.strip():
+            raise AttemptError("empty", f"the completion has no text (stop_reason={stop_reason!r})", True, billed=usage)
+        text = ReplyText.whole(text, unwrap=is_wrapped(opts.get("schema")))
+        return self._completion(
+            text,
+            usage,
+            written,
+            read,
+            getattr(response, "model", None),
+            stop_reason,
+            getattr(response, "_request_id", None),
+        )
+
+    def _usage(self, start: Any, final: Any) -> tuple[Usage, int, int]:
+        """Usage from the response (or ``message_start``), with ``message_delta``'s cumulative counts
+        taking precedence where the stream sent them. Returns it with the cache writes and reads."""
+
+        def count(name: str) -> int:
+            for source in (final, start):
+                value = getattr(source, name, None) if source is not None else None
+                if value is not None:
+                    return int(value)
+            return 0
+
+        fresh = count("input_tokens")
+        read = count("cache_read_input_tokens")
+        written = count("cache_creation_input_tokens")
         usage = Usage(
             calls=1,
             input_tokens=fresh + read + written,
-            output_tokens=int(getattr(raw_usage, "output_tokens", 0) or 0),
+            output_tokens=count("output_tokens"),
             cached_input_tokens=read,
         )
-        usage.cost_usd = self._cost_with_writes(usage, written, getattr(raw_usage, "cache_creation", None))
-        if not text.strip():
-            raise AttemptError("empty", f"the completion has no text (stop_reason={stop_reason!r})", True, billed=usage)
+        breakdown = getattr(final, "cache_creation", None) or getattr(start, "cache_creation", None)
+        usage.cost_usd = self._cost_with_writes(usage, written, breakdown)
+        return usage, written, read
+
+    def _completion(
+        self,
+        text: str,
+        usage: Usage,
+        written: int,
+        read: int,
+        model: str | None,
+        stop_reason: str | None,
+        request_id: str | None,
+    ) -> Completion:
         extra: dict[str, Any] = {"cache_creation_input_tokens": written, "cache_read_input_tokens": read}
-        rid = getattr(response, "_request_id", None)
-        if rid:
-            extra["request_id"] = rid
-        return Completion(
-            text=text,
-            usage=usage,
-            model=getattr(response, "model", None) or self.model,
-            finish_reason=stop_reason,
-            extra=extra,
-        )
+        if request_id:
+            extra["request_id"] = request_id
+        return Completion(text=text, usage=usage, model=model or self.model, finish_reason=stop_reason, extra=extra)
+
+    async def _stream_events(
+        self, client: Any, request: dict[str, Any], opts: dict[str, Any]
+    ) -> AsyncGenerator[str | Completion, None]:
+        stream = await client.messages.create(**request, stream=True)
+        tool_mode = opts.get("schema") is not None
+        reply = ReplyText(unwrap=is_wrapped(opts.get("schema")))
+        start_usage: Any = None
+        final_usage: Any = None
+        model: str | None = None
+        stop_reason: str | None = None
+        in_answer = False  # inside the forced tool's content block
+        seen = False
+        finished = False
+        try:
+            async for event in stream:
+                kind = getattr(event, "type", None)
+                piece = ""
+                if kind == "message_start":
+                    message = event.message
+                    start_usage = getattr(message, "usage", None)
+                    model = getattr(message, "model", None)
+                elif kind == "content_block_start":
+                    block = event.content_block
+                    btype = getattr(block, "type", None)
+                    in_answer = tool_mode and btype == "tool_use" and getattr(block, "name", "") == ANSWER_TOOL
+                    if btype == "text" and not tool_mode:
+                        piece = getattr(block, "text", "") or ""
+                elif kind == "content_block_delta":
+                    delta = event.delta
+                    dtype = getattr(delta, "type", None)
+                    if dtype == "text_delta" and not tool_mode:
+                        piece = delta.text or ""
+                    elif dtype == "input_json_delta" and in_answer:
+                        piece = delta.partial_json or ""
+                elif kind == "content_block_stop":
+                    if in_answer and not seen:
+                        piece = "{}"  # a tool call with an empty input streams no JSON at all
+                        seen = True
+                    in_answer = False
+                elif kind == "message_delta":
+                    stop_reason = getattr(event.delta, "stop_reason", None) or stop_reason
+                    final_usage = getattr(event, "usage", None) or final_usage
+                elif kind == "message_stop":
+                    finished = True
+                if piece:
+                    seen = seen or bool(piece.strip())
+                    out = reply.feed(piece)
+                    if out:
+                        yield out
+        finally:
+            await stream.close()
+        if not finished:
+            raise AttemptError("connection", "the stream ended before message_stop", True)
+        usage, written, read = self._usage(start_usage, final_usage)
+        if not seen:
+            raise AttemptError("empty", f"the completion has no text (stop_reason={stop_reason!r})", True, billed=usage)
+        tail = reply.finish()
+        if tail:
+            yield tail
+        headers = getattr(getattr(stream, "response", None), "headers", None)
+        rid = headers.get("request-id") if headers is not None else None
+        yield self._completion(reply.text, usage, written, read, model, stop_reason, rid)
+
+    def classify(self, exc: BaseException) -> AttemptError | None:
+        """SDK errors by status; an ``error`` event inside a streamed 200 response by its error type."""
+        status = getattr(exc, "status_code", None)
+        body = getattr(exc, "body", None)
+        if isinstance(status, int) and status < 400 and isinstance(body, dict):
+            error = body.get("error") if isinstance(body.get("error"), dict) else {}
+            etype = str(error.get("type") or "")
+            return classify_status(
+                _ERROR_TYPE_STATUS.get(etype, 500),
+                f"error event in the stream: {etype or 'unknown'}: {error.get('message') or body}",
+                code=etype,
+            )
+        return classify_exception(exc)
 
     def _cost_with_writes(self, usage: Usage, written: int, breakdown: Any) -> float | None:
         """Standard cost, plus the premium for tokens written to the prompt cache.

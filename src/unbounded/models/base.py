@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -91,6 +92,20 @@ class Completion:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """One piece of a streamed reply (``LMBase.astream``).
+
+    ``text`` is the new text since the previous delta. The last delta of a stream has
+    ``completion`` set: the whole ``Completion`` exactly as ``complete`` would have returned it (full
+    text, the provider's exact usage, finish reason, extra). The texts of all deltas, joined, are
+    ``completion.text``.
+    """
+
+    text: str
+    completion: Completion | None = None
+
+
 @runtime_checkable
 class LM(Protocol):
     """A language model backend: the one protocol every model implements.
@@ -99,7 +114,8 @@ class LM(Protocol):
     ``max_concurrency`` bounds how many calls run at once on this instance; the engine enforces it.
     ``context_window`` is the model's window in tokens (None if unknown).
 
-    ``complete`` accepts the options ``max_tokens``, ``temperature``, ``stop`` and ``seed``;
+    ``complete`` accepts the options ``max_tokens``, ``temperature``, ``stop``, ``seed`` and
+    ``schema`` (a JSON-schema dict the reply should follow: the completion's text is then the JSON);
     a backend ignores what it cannot honour.
 
     Anything beyond this (a tokenizer, a price, slots, lazy loading, closing) is declared by
@@ -123,7 +139,11 @@ class Abilities:
     root, sub-calls and child RLMs do not evict each other's prompt caches.
     ``lazy_load``: the model loads on first use; ``aload()`` loads it off the event loop.
     ``small``: a small model (a few billion parameters or fewer) that needs the compact prompt style.
-    ``streaming``: ``astream`` yields the reply as it is generated.
+    ``streaming``: ``astream`` yields the reply as it is generated (otherwise it yields the whole
+    reply as one delta when ``complete`` returns).
+    ``structured_output``: the ``schema`` option is sent to the model natively (a provider's JSON
+    schema mode, a forced tool, a grammar), so the reply is JSON of that shape; otherwise ``schema``
+    is ignored and only the caller's validation holds the model to it.
     """
 
     tokenizer: bool = False
@@ -131,6 +151,7 @@ class Abilities:
     lazy_load: bool = False
     small: bool = False
     streaming: bool = False
+    structured_output: bool = False
 
 
 class LMBase:
@@ -150,6 +171,15 @@ class LMBase:
 
     async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
         raise NotImplementedError
+
+    async def astream(self, messages: Sequence[Message], **opts: Any) -> AsyncIterator[Delta]:
+        """The reply as it is generated: deltas of new text, the last one carrying the ``Completion``.
+
+        This default, for models without ``abilities.streaming``, awaits ``complete`` and yields the
+        whole text as one delta. Closing the iterator (or cancelling its consumer) cancels the call.
+        """
+        completion = await self.complete(messages, **opts)
+        yield Delta(completion.text, completion)
 
     def count_tokens(self, messages: Sequence[Message]) -> int | None:
         """Exact input token count if the backend has a tokenizer; None otherwise."""
@@ -214,7 +244,12 @@ class _Delegating(LMBase):
 class WrappedLM(_Delegating):
     """Base for a layer around another model (a cache, a meter): every attribute and ability is the
     wrapped model's, forwarded here once, so no wrapper can drop one. Subclasses override ``complete``
-    and, when they hold per-instance state that a slot twin must not share, ``rewrap``."""
+    and, when they hold per-instance state that a slot twin must not share, ``rewrap``.
+
+    ``astream`` forwards to the wrapped model's stream. A subclass that overrides ``complete`` but
+    not ``astream`` (a meter that counts calls) has its streamed calls go through its ``complete``
+    instead, as one delta, so a stream never slips past what the wrapper does to calls.
+    """
 
     def __init__(self, inner: LMBase) -> None:
         self.inner = full_lm(inner)
@@ -235,6 +270,15 @@ class WrappedLM(_Delegating):
 
     async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
         return await self.inner.complete(messages, **opts)
+
+    async def astream(self, messages: Sequence[Message], **opts: Any) -> AsyncIterator[Delta]:
+        if changes_complete_only(self, WrappedLM):
+            completion = await self.complete(messages, **opts)
+            yield Delta(completion.text, completion)
+            return
+        async with contextlib.aclosing(self.inner.astream(messages, **opts)) as stream:
+            async for delta in stream:
+                yield delta
 
     def count_tokens(self, messages: Sequence[Message]) -> int | None:
         return self.inner.count_tokens(messages)
@@ -267,6 +311,22 @@ class WrappedLM(_Delegating):
         await self.inner.aclose()
 
 
+def changes_complete_only(obj: LMBase, owner: type) -> bool:
+    """True when a subclass of ``owner`` below it overrides ``complete`` but not ``astream``.
+
+    ``owner`` streams by forwarding; such a subclass changes what a call does, so its streamed calls
+    must go through its ``complete`` (as one delta) rather than around it.
+    """
+    for klass in type(obj).__mro__:
+        if klass is owner:
+            return False
+        if "astream" in vars(klass):
+            return False
+        if "complete" in vars(klass):
+            return True
+    return False
+
+
 class _ProtocolOnly(_Delegating):
     """An object that implements only the ``LM`` protocol, seen through ``LMBase``'s defaults."""
 
@@ -275,6 +335,17 @@ class _ProtocolOnly(_Delegating):
 
     async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
         return await self.inner.complete(messages, **opts)
+
+    async def astream(self, messages: Sequence[Message], **opts: Any) -> AsyncIterator[Delta]:
+        """The object's own ``astream`` when it has one (it should follow ``LMBase.astream``)."""
+        own = getattr(self.inner, "astream", None)
+        if own is None:
+            completion = await self.inner.complete(messages, **opts)
+            yield Delta(completion.text, completion)
+            return
+        async with contextlib.aclosing(own(messages, **opts)) as stream:
+            async for delta in stream:
+                yield delta
 
 
 def full_lm(lm: LM) -> LMBase:

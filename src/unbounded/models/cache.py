@@ -4,8 +4,12 @@ Off by default; turn it on by wrapping a backend (``CachedLM(resolve_model("open
 or with the factories' ``cache=True`` (or ``cache="/path/to/file.sqlite"``) option.
 
 * The key is a SHA-256 of the model name, the messages and the parameters that change the
-  answer (``temperature``, ``max_tokens``, ``stop``, ``seed``). A cached answer to a sampled
-  call (temperature > 0) is the same sample every time: that is the point of a cache.
+  answer (``temperature``, ``max_tokens``, ``stop``, ``seed``, and ``schema`` when one is given). A
+  cached answer to a sampled call (temperature > 0) is the same sample every time: that is the
+  point of a cache.
+* Streams (``astream``): a hit is served as one delta; a miss streams from the model as usual and
+  is stored when its last delta (the completion) arrives. A stream closed before its end stores
+  nothing.
 * A hit returns ``Completion(cached=True)`` with ``usage.calls == 1`` and no tokens or cost
   (nothing was spent); the original counts are kept in ``extra["cached_usage"]``.
 * Only successful, non-empty completions are stored; errors propagate and are not cached.
@@ -19,6 +23,7 @@ or with the factories' ``cache=True`` (or ``cache="/path/to/file.sqlite"``) opti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import hashlib
 import json
@@ -27,11 +32,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import Completion, LMBase, Message, Usage, WrappedLM, as_messages
+from .base import Completion, Delta, LMBase, Message, Usage, WrappedLM, as_messages, changes_complete_only
+from .schema import check_schema
 
 log = logging.getLogger("unbounded.models")
 
@@ -60,15 +66,18 @@ def default_cache_path() -> Path:
 def cache_key(model: str, messages: Sequence[Message], opts: dict[str, Any]) -> str:
     """SHA-256 over the model, the messages and the answer-changing parameters."""
     stop = opts.get("stop")
+    params: dict[str, Any] = {
+        "temperature": opts.get("temperature"),
+        "max_tokens": opts.get("max_tokens"),
+        "stop": [stop] if isinstance(stop, str) else (list(stop) if stop else None),
+        "seed": opts.get("seed"),
+    }
+    if opts.get("schema") is not None:  # only when given, so keys stored before schemas existed still hit
+        params["schema"] = check_schema(opts["schema"])
     payload = {
         "model": model,
         "messages": [[m.role, m.content] for m in messages],
-        "params": {
-            "temperature": opts.get("temperature"),
-            "max_tokens": opts.get("max_tokens"),
-            "stop": [stop] if isinstance(stop, str) else (list(stop) if stop else None),
-            "seed": opts.get("seed"),
-        },
+        "params": params,
     }
     data = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
@@ -144,6 +153,65 @@ class CachedLM(WrappedLM):
     async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
         msgs = as_messages(messages)
         key = cache_key(self.name, msgs, opts)
+        answer = await self._answer_for(key)
+        if answer is not None:
+            return answer
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            completion = await self.inner.complete(msgs, **opts)
+            await self._finished(key, completion)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            _fail(future, exc)
+            raise
+        else:
+            future.set_result(completion)
+            return completion
+        finally:
+            self._in_flight.pop(key, None)
+
+    async def astream(self, messages: Sequence[Message], **opts: Any) -> AsyncIterator[Delta]:
+        if changes_complete_only(self, CachedLM):
+            completion = await self.complete(messages, **opts)
+            yield Delta(completion.text, completion)
+            return
+        msgs = as_messages(messages)
+        key = cache_key(self.name, msgs, opts)
+        answer = await self._answer_for(key)
+        if answer is not None:
+            yield Delta(answer.text, answer)
+            return
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            async with contextlib.aclosing(self.inner.astream(msgs, **opts)) as stream:
+                async for delta in stream:
+                    if delta.completion is not None:
+                        await self._finished(key, delta.completion)
+                        future.set_result(delta.completion)
+                    yield delta
+        except (asyncio.CancelledError, GeneratorExit):
+            if not future.done():
+                future.cancel()
+            raise
+        except BaseException as exc:
+            if not future.done():
+                _fail(future, exc)
+            raise
+        finally:
+            self._in_flight.pop(key, None)
+            if not future.done():  # the stream ended without its completion: nothing to share
+                future.cancel()
+
+    async def _answer_for(self, key: str) -> Completion | None:
+        """The stored answer (a hit), or the answer of the same call in flight; None: make the call.
+
+        A call in flight is waited for and its stored answer read; if it failed, its error is ours
+        too; if it was cancelled or stored nothing, the caller makes the call itself.
+        """
         while True:
             row = await asyncio.to_thread(self.store.get, key)
             if row is not None:
@@ -151,10 +219,7 @@ class CachedLM(WrappedLM):
                 return _hit(row)
             pending = self._in_flight.get(key)
             if pending is None:
-                break
-            # The same call is already on its way: wait for it, then read its stored answer.
-            # If it failed, its error is ours too; if it was cancelled or stored nothing,
-            # go round and make the call ourselves.
+                return None
             try:
                 await asyncio.shield(pending)
             except asyncio.CancelledError:
@@ -162,25 +227,11 @@ class CachedLM(WrappedLM):
                     raise
             if not pending.cancelled() and not pending.result().text.strip():
                 return pending.result()  # an empty answer is not stored; share it as is
-        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
-        self._in_flight[key] = future
-        try:
-            completion = await self.inner.complete(msgs, **opts)
-            self.misses += 1
-            if completion.text.strip() and not completion.cached:
-                await self._store(key, completion)
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise it, nobody else has to
-            raise
-        else:
-            future.set_result(completion)
-            return completion
-        finally:
-            self._in_flight.pop(key, None)
+
+    async def _finished(self, key: str, completion: Completion) -> None:
+        self.misses += 1
+        if completion.text.strip() and not completion.cached:
+            await self._store(key, completion)
 
     async def _store(self, key: str, completion: Completion) -> None:
         try:
@@ -205,6 +256,11 @@ def maybe_cached(lm: LMBase, cache: bool | str | os.PathLike[str] | None) -> LMB
     if not cache:
         return lm
     return CachedLM(lm, path=None if cache is True else cache)
+
+
+def _fail(future: asyncio.Future[Completion], exc: BaseException) -> None:
+    future.set_exception(exc)
+    future.exception()  # mark retrieved: waiters re-raise it, nobody else has to
 
 
 def _hit(row: tuple[str, str, str | None, dict[str, Any]]) -> Completion:

@@ -21,12 +21,20 @@ Details handled here:
   rather than in a ``Retry-After`` header; both are honoured.
 * ``max_output_tokens`` on Gemini 2.5 covers thinking as well as the answer, so the default
   cap is generous (16384) to avoid empty replies that spent everything thinking.
+* Streaming is ``generate_content_stream`` (``streamGenerateContent?alt=sse``): each chunk's text
+  parts are delivered as they come; the usage is the last chunk's ``usageMetadata``, which holds the
+  totals; a stream that ends before a chunk with a ``finishReason`` failed.
+* Structured output (the ``schema`` option) is ``response_mime_type="application/json"`` with the
+  schema as ``response_json_schema``, which takes JSON Schema as it is (``$defs``, ``anyOf``, any
+  root type); ``response_schema`` takes only the OpenAPI subset that its ``Schema`` type models.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Unpack
 
 from ..errors import ConfigError
@@ -36,6 +44,7 @@ from .options import BACKEND_OPTIONS, api_key_from, pop_max_concurrency, reject_
 from .pricing import lookup_context_window, lookup_price, parse_price
 from .remote import RemoteLM, RemoteOptions
 from .retry import AttemptError, RetryPolicy, parse_duration
+from .schema import check_schema
 from .sdk import require_sdk
 from .sdk_errors import classify_exception
 
@@ -113,25 +122,36 @@ class GeminiLM(RemoteLM):
             config["seed"] = int(opts["seed"])
         if self.thinking_budget is not None:
             config["thinking_config"] = types.ThinkingConfig(thinking_budget=int(self.thinking_budget))
+        schema = check_schema(opts.get("schema"))
+        if schema is not None:
+            config["response_mime_type"] = "application/json"
+            config["response_json_schema"] = schema
         return contents, types.GenerateContentConfig(**config)
 
     def _parse(self, response: Any, opts: dict[str, Any]) -> Completion:
         candidates = getattr(response, "candidates", None) or []
-        feedback = getattr(response, "prompt_feedback", None)
-        if not candidates and getattr(feedback, "block_reason", None):
-            raise AttemptError(
-                "bad_request",
-                f"the prompt was blocked ({feedback.block_reason}); rephrase it or change safety settings",
-                False,
-            )
+        _check_blocked(response, candidates)
         meta = getattr(response, "usage_metadata", None)
         if meta is None and not candidates:
             raise AttemptError("malformed", f"not a generateContent response: {str(response)[:200]!r}", True)
         candidate = candidates[0] if candidates else None
-        parts = getattr(getattr(candidate, "content", None), "parts", None) or []
-        text = "".join(p.text for p in parts if getattr(p, "text", None) and not getattr(p, "thought", False))
-        finish = getattr(candidate, "finish_reason", None)
-        finish_name = getattr(finish, "name", None) or (str(finish) if finish is not None else None)
+        text = _text_of(candidate)
+        finish_name = _finish_name(candidate)
+        usage, thoughts = self._usage(meta)
+        if not text.strip():
+            raise AttemptError(
+                "empty", f"the completion has no text (finish_reason={finish_name!r})", True, billed=usage
+            )
+        return self._completion(
+            text,
+            usage,
+            thoughts,
+            getattr(response, "model_version", None),
+            finish_name,
+            getattr(response, "response_id", None),
+        )
+
+    def _usage(self, meta: Any) -> tuple[Usage, int]:
         thoughts = int(getattr(meta, "thoughts_token_count", 0) or 0)
         usage = Usage(
             calls=1,
@@ -140,22 +160,67 @@ class GeminiLM(RemoteLM):
             cached_input_tokens=int(getattr(meta, "cached_content_token_count", 0) or 0),
         )
         usage.cost_usd = self.cost(usage)
-        if not text.strip():
-            raise AttemptError(
-                "empty", f"the completion has no text (finish_reason={finish_name!r})", True, billed=usage
-            )
+        return usage, thoughts
+
+    def _completion(
+        self, text: str, usage: Usage, thoughts: int, model: str | None, finish: str | None, response_id: str | None
+    ) -> Completion:
         extra: dict[str, Any] = {}
         if thoughts:
             extra["reasoning_tokens"] = thoughts
-        if getattr(response, "response_id", None):
-            extra["response_id"] = response.response_id
-        return Completion(
-            text=text,
-            usage=usage,
-            model=getattr(response, "model_version", None) or self.model,
-            finish_reason=finish_name,
-            extra=extra,
+        if response_id:
+            extra["response_id"] = response_id
+        return Completion(text=text, usage=usage, model=model or self.model, finish_reason=finish, extra=extra)
+
+    async def _stream_events(
+        self, client: Any, request: tuple[list[Any], Any], opts: dict[str, Any]
+    ) -> AsyncGenerator[str | Completion, None]:
+        contents, config = request
+        genai_client, _http = client
+        chunks = await genai_client.aio.models.generate_content_stream(
+            model=self.model, contents=contents, config=config
         )
+        parts: list[str] = []
+        meta: Any = None
+        finish: str | None = None
+        model: str | None = None
+        response_id: str | None = None
+        # google-genai's stream is a chain of async generators; closing the outer one leaves the HTTP
+        # response to the garbage collector (seconds later, with the server still generating). The
+        # response is noted as our HTTP client opens it (the request goes out on the first chunk) and
+        # closed here.
+        opened: list[Any] = []
+        try:
+            token = _OPENED.set(opened)
+            try:
+                first = await anext(aiter(chunks), None)
+            finally:
+                _OPENED.reset(token)
+            async with contextlib.aclosing(_prepend(first, chunks)) as items:
+                async for chunk in items:
+                    candidates = getattr(chunk, "candidates", None) or []
+                    _check_blocked(chunk, candidates)
+                    meta = getattr(chunk, "usage_metadata", None) or meta
+                    model = getattr(chunk, "model_version", None) or model
+                    response_id = getattr(chunk, "response_id", None) or response_id
+                    if not candidates:
+                        continue
+                    finish = _finish_name(candidates[0]) or finish
+                    piece = _text_of(candidates[0])
+                    if piece:
+                        parts.append(piece)
+                        yield piece
+        finally:
+            await chunks.aclose()
+            for response in opened:
+                await response.aclose()
+        if finish is None:
+            raise AttemptError("connection", "the stream ended before a chunk with a finishReason", True)
+        usage, thoughts = self._usage(meta)
+        text = "".join(parts)
+        if not text.strip():
+            raise AttemptError("empty", f"the completion has no text (finish_reason={finish!r})", True, billed=usage)
+        yield self._completion(text, usage, thoughts, model, finish, response_id)
 
     def _make_client(self) -> tuple[Any, Any]:
         genai = require_sdk("google.genai", "gemini", "gemini")
@@ -173,6 +238,46 @@ class GeminiLM(RemoteLM):
         return client, http
 
 
+#: The HTTP responses a Gemini stream has opened (set around its first chunk; see ``_stream_events``).
+_OPENED: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("unbounded_gemini_opened", default=None)
+
+
+async def _note_response(response: Any) -> None:
+    """httpx response hook: hand the response to the stream that is opening it, if any."""
+    opened = _OPENED.get()
+    if opened is not None:
+        opened.append(response)
+
+
+async def _prepend(first: Any, rest: Any) -> AsyncGenerator[Any, None]:
+    if first is None:
+        return
+    yield first
+    async for item in rest:
+        yield item
+
+
+def _check_blocked(response: Any, candidates: list[Any]) -> None:
+    feedback = getattr(response, "prompt_feedback", None)
+    if not candidates and getattr(feedback, "block_reason", None):
+        raise AttemptError(
+            "bad_request",
+            f"the prompt was blocked ({feedback.block_reason}); rephrase it or change safety settings",
+            False,
+        )
+
+
+def _text_of(candidate: Any) -> str:
+    """The answer text of a candidate (thought parts left out)."""
+    parts = getattr(getattr(candidate, "content", None), "parts", None) or []
+    return "".join(p.text for p in parts if getattr(p, "text", None) and not getattr(p, "thought", False))
+
+
+def _finish_name(candidate: Any) -> str | None:
+    finish = getattr(candidate, "finish_reason", None)
+    return getattr(finish, "name", None) or (str(finish) if finish is not None else None)
+
+
 def _timeout_client(policy: RetryPolicy) -> Any:
     """An ``httpx.AsyncClient`` that keeps its own connect/read timeouts on every request."""
     import httpx
@@ -187,6 +292,7 @@ def _timeout_client(policy: RetryPolicy) -> Any:
     return _TimeoutClient(
         timeout=httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout),
         limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+        event_hooks={"response": [_note_response]},
     )
 
 

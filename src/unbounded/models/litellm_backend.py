@@ -10,12 +10,16 @@ LiteLLM's own retries are off (``num_retries=0``, ``max_retries=0``); the shared
 read timeout. Options a provider does not support are dropped (``drop_params=True``), as the
 model protocol asks. Prices come from unbounded's table, else LiteLLM's own price map, else are
 unknown. A missing key is detected up front with ``litellm.validate_environment``.
+
+Streaming sends ``stream=True`` with ``stream_options={"include_usage": True}`` (usage from the
+chunk that carries it); the ``schema`` option becomes the OpenAI-style ``response_format``, which
+LiteLLM translates for each provider (or drops where a provider has no such mode).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Unpack
 
 from ..errors import ConfigError, MissingAPIKeyError, MissingExtraError
@@ -25,7 +29,9 @@ from .options import BACKEND_OPTIONS, pop_max_concurrency, reject_unknown
 from .pricing import lookup_context_window, lookup_price, parse_price
 from .remote import RemoteLM, RemoteOptions
 from .retry import AttemptError, RetryPolicy
+from .schema import check_schema, is_wrapped, openai_response_format
 from .sdk_errors import classify_exception
+from .streaming import ReplyText
 
 _OPTIONS = (
     *BACKEND_OPTIONS,
@@ -99,6 +105,9 @@ class LiteLLMLM(RemoteLM):
             request["api_key"] = self._api_key
         if self._base_url:
             request["api_base"] = self._base_url
+        schema = check_schema(opts.get("schema"))
+        if schema is not None:
+            request["response_format"] = openai_response_format(schema)
         request.update(self._extra_body)
         return request
 
@@ -109,7 +118,17 @@ class LiteLLMLM(RemoteLM):
         choice = choices[0]
         text = getattr(getattr(choice, "message", None), "content", None) or ""
         finish = getattr(choice, "finish_reason", None)
-        raw = getattr(response, "usage", None)
+        usage = self._usage(getattr(response, "usage", None))
+        if not text.strip():
+            raise AttemptError("empty", f"the completion has no text (finish_reason={finish!r})", True, billed=usage)
+        return Completion(
+            text=ReplyText.whole(text, unwrap=is_wrapped(opts.get("schema"))),
+            usage=usage,
+            model=getattr(response, "model", None) or self.model,
+            finish_reason=finish,
+        )
+
+    def _usage(self, raw: Any) -> Usage:
         details = getattr(raw, "prompt_tokens_details", None)
         cached = getattr(details, "cached_tokens", None) or getattr(raw, "cache_read_input_tokens", 0)
         usage = Usage(
@@ -119,20 +138,50 @@ class LiteLLMLM(RemoteLM):
             cached_input_tokens=int(cached or 0),
         )
         usage.cost_usd = self.cost(usage) if raw is not None else None
-        if not text.strip():
+        return usage
+
+    async def _stream_events(
+        self, client: Any, request: dict[str, Any], opts: dict[str, Any]
+    ) -> AsyncGenerator[str | Completion, None]:
+        stream = await self._litellm.acompletion(**request, stream=True, stream_options={"include_usage": True})
+        reply = ReplyText(unwrap=is_wrapped(opts.get("schema")))
+        finish: str | None = None
+        raw_usage: Any = None
+        model: str | None = None
+        try:
+            async for chunk in stream:
+                model = getattr(chunk, "model", None) or model
+                if getattr(chunk, "usage", None) is not None:
+                    raw_usage = chunk.usage
+                for choice in getattr(chunk, "choices", None) or ():
+                    if getattr(choice, "index", 0) != 0:
+                        continue
+                    finish = getattr(choice, "finish_reason", None) or finish
+                    out = reply.feed(getattr(getattr(choice, "delta", None), "content", None) or "")
+                    if out:
+                        yield out
+        finally:
+            closer = getattr(stream, "aclose", None)
+            if closer is not None:
+                await closer()
+        if finish is None:
+            raise AttemptError("connection", "the stream ended before the model finished (no finish_reason)", True)
+        usage = self._usage(raw_usage)
+        tail = reply.finish()
+        if not reply.text.strip():
             raise AttemptError("empty", f"the completion has no text (finish_reason={finish!r})", True, billed=usage)
-        return Completion(
-            text=text,
-            usage=usage,
-            model=getattr(response, "model", None) or self.model,
-            finish_reason=finish,
-        )
+        if tail:
+            yield tail
+        yield Completion(text=reply.text, usage=usage, model=model or self.model, finish_reason=finish)
 
 
 def _classify(exc: BaseException) -> AttemptError | None:
     # LiteLLM gives every exception a status_code, including 500 for a refused connection and
     # 408 for its timeout; the class name is the more precise signal.
     names = {cls.__name__ for cls in type(exc).__mro__}
+    original = getattr(exc, "original_exception", None)
+    if "MidStreamFallbackError" in names and isinstance(original, BaseException) and original is not exc:
+        return _classify(original)  # a broken stream, wrapped: what broke it says more than the wrapper
     if "Timeout" in names or "APITimeoutError" in names:
         return AttemptError("timeout", str(exc), True)
     if "APIConnectionError" in names:

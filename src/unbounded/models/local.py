@@ -19,26 +19,49 @@ How it is put together, and why:
   turns through one process-wide lock; slots with an explicit ``n_threads`` run side by side.
 - **Prompt building.** The chat template comes from the GGUF. Message contents are tokenized
   with special tokens disabled, so data that happens to contain ``<|im_end|>`` cannot forge turns.
+- **Prompt evaluation in batches.** The part of a prompt that is not in the KV cache is evaluated
+  ``n_batch`` tokens at a time before generation starts, checking for cancellation between batches:
+  llama.cpp cannot stop inside a batch, so a cancelled call stops within one batch (about a second
+  for 512 tokens of the 1.5B model on 2 cores), not after the whole prompt.
+- **Streaming.** ``astream`` delivers text as ``Llama.generate`` yields tokens (decoded as UTF-8
+  incrementally; text that could be the start of a stop sequence is held back until it is not).
+  ``complete`` runs the same code, so its text is the deltas joined. Closing the stream stops the
+  generation at the next token.
+- **Structured output.** The ``schema`` option becomes a llama.cpp grammar
+  (``LlamaGrammar.from_json_schema``), so the sampled reply is JSON of that shape. A schema the
+  converter cannot express is ignored with a warning (``extra["schema_ignored"]``); the caller
+  validates the answer anyway.
+- **Warm start.** The first call on a freshly loaded context whose prompt has more than one
+  message saves the llama.cpp state of the prompt up to its last message (for an RLM's root: the
+  system prompt and worked examples, the part every run shares) to the cache dir
+  (``warm_start.py``); a later process whose first call starts with the same tokens loads it
+  instead of evaluating them (reported as ``cached_input_tokens`` and ``extra["warm_start"]``).
+  Options ``warm_start=False`` turns it off, ``warm_start_max_bytes`` caps the folder.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import concurrent.futures
 import contextlib
+import json
 import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ContextLengthError, ModelError, ModelLoadError
-from . import weights
-from .base import Abilities, Completion, LMBase, Message, Usage, as_messages
+from . import warm_start, weights
+from .base import Abilities, Completion, Delta, LMBase, Message, Usage, as_messages
+from .schema import check_schema
+from .streaming import ReplyText
 from .traits import looks_small
 
 log = logging.getLogger(__name__)
@@ -112,6 +135,13 @@ class _Job:
     stop: list[str]
     sampling: dict[str, Any]
     cancel: threading.Event
+    grammar: Any = None
+    #: Called on the runtime's thread with each piece of text as it is decided (streaming).
+    on_text: Callable[[str], None] | None = None
+    #: Prompt tokens before the last message (the part a warm start saves); 0: none.
+    prefix: int = 0
+    #: Where warm-start states live; None: no warm start for this call.
+    states: warm_start.StateStore | None = None
 
 
 @dataclass
@@ -123,6 +153,7 @@ class _JobResult:
     prompt_eval_s: float
     gen_s: float
     evaluated_prompt_tokens: int | None
+    warm: dict[str, Any] = field(default_factory=dict)
 
 
 class _Runtime:
@@ -140,6 +171,10 @@ class _Runtime:
         self._load_lock = threading.Lock()
         self._formatter: Any = None
         self._nonce = uuid.uuid4().hex[:12]
+        self.model_info: weights.ModelInfo | None = None
+        #: No call has run on this context since it was loaded (a warm start applies only then).
+        self.fresh = False
+        self._state_key: warm_start.StateKey | None = None
 
     # -- loading
 
@@ -155,7 +190,7 @@ class _Runtime:
 
     def _load(self) -> None:
         llama_cpp = _import_llama_cpp()
-        path, _info = weights.resolve_model_file(self.settings.spec)
+        path, info = weights.resolve_model_file(self.settings.spec)
         s = self.settings
         start = time.perf_counter()
         try:
@@ -174,6 +209,8 @@ class _Runtime:
             raise ModelLoadError(f"llama.cpp could not load {path}: {exc}") from exc
         self.load_seconds = time.perf_counter() - start
         self.model_path = path
+        self.model_info = info
+        self.fresh = True
         self.n_ctx = int(llama.n_ctx())
         self._formatter = self._make_formatter(llama)
         self.llama = llama
@@ -193,6 +230,11 @@ class _Runtime:
             add_generation_prompt=True,
         )
 
+    def forget(self) -> None:
+        """Empty the KV cache; the next call evaluates its whole prompt (no warm start either)."""
+        self.llama.reset()
+        self.fresh = False
+
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
         if self.llama is not None:
@@ -202,11 +244,17 @@ class _Runtime:
     # -- prompt
 
     def tokenize_messages(self, messages: Sequence[Message]) -> list[int]:
-        """Render the chat template and tokenize it; message contents never parse as special tokens.
+        """Render the chat template and tokenize it; message contents never parse as special tokens."""
+        return self.tokenize_with_prefix(messages)[0]
+
+    def tokenize_with_prefix(self, messages: Sequence[Message]) -> tuple[list[int], int]:
+        """The prompt's tokens, and how many of them come before the last message's template text.
 
         Each content is replaced by a unique marker before rendering, so the rendered prompt
-        splits into template text (tokenized with special tokens on) and contents (off).
-        A template that rewrites contents beyond recognition falls back to one tokenization.
+        splits into template text (tokenized with special tokens on) and contents (off). Since the
+        pieces are tokenized one by one, the tokens up to the end of the second-to-last content are
+        exactly the start of the prompt's tokens: the prefix a warm start saves. A template that
+        rewrites contents beyond recognition falls back to one tokenization (and no prefix).
         """
         self.ensure_loaded()
         markers = [f"\x00ub{self._nonce}m{i}\x00" for i in range(len(messages))]
@@ -215,14 +263,17 @@ class _Runtime:
         pieces = _split_on_markers(rendered, markers)
         if pieces is None:
             full = self._formatter(messages=[m.to_dict() for m in messages]).prompt
-            return self._tok(full, special=True)
+            return self._tok(full, special=True), 0
         tokens: list[int] = []
+        prefix = 0
         for i, piece in enumerate(pieces):
             if i % 2 == 0:
                 tokens += self._tok(piece, special=True)
             else:
                 tokens += self._tok(messages[i // 2].content, special=False)
-        return tokens
+                if i // 2 == len(messages) - 2:
+                    prefix = len(tokens)
+        return tokens, prefix
 
     def _tok(self, text: str, *, special: bool) -> list[int]:
         if not text:
@@ -241,57 +292,178 @@ class _Runtime:
     def _generate(self, job: _Job) -> _JobResult:
         llama_cpp = _import_llama_cpp()
         llama = self.llama
+        warm: dict[str, Any] = {}
+        save_at: int | None = None
+        if self.fresh and job.states is not None and job.prefix >= warm_start.MIN_PREFIX_TOKENS:
+            warm = self._load_prefix(job)
+            if not warm.get("loaded_tokens"):
+                save_at = job.prefix
+        self.fresh = False
         cached = self._reusable_prefix(job.tokens)
         perf_before = self._perf()
         llama.set_seed(int(job.sampling["seed"]))
-        out = bytearray()
+        reply = ReplyText(job.stop)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         n_out = 0
         finish = "length"
-        stops = [s.encode("utf-8") for s in job.stop if s]
-        longest_stop = max((len(s) for s in stops), default=0)
         start = time.perf_counter()
         first: float | None = None
+
+        def deliver(text: str) -> None:
+            if text and job.on_text is not None:
+                job.on_text(text)
+
         try:
-            for token in llama.generate(
-                job.tokens,
-                temp=float(job.sampling["temperature"]),
-                top_k=int(job.sampling["top_k"]),
-                top_p=float(job.sampling["top_p"]),
-                min_p=float(job.sampling["min_p"]),
-                repeat_penalty=float(job.sampling["repeat_penalty"]),
-            ):
-                if first is None:
-                    first = time.perf_counter()
-                if llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):
-                    finish = "stop"
-                    break
-                n_out += 1
-                scan_from = max(0, len(out) - longest_stop + 1)
-                out += llama.detokenize([token])
-                cut = _find_stop(out, stops, scan_from)
-                if cut is not None:
-                    del out[cut:]
-                    finish = "stop"
-                    break
-                if n_out >= job.max_tokens:
-                    break
-                if job.cancel.is_set():
-                    finish = "cancelled"
-                    break
+            if not self._prefill(job, save_at, warm):
+                finish = "cancelled"
+            else:
+                for token in llama.generate(
+                    job.tokens,
+                    temp=float(job.sampling["temperature"]),
+                    top_k=int(job.sampling["top_k"]),
+                    top_p=float(job.sampling["top_p"]),
+                    min_p=float(job.sampling["min_p"]),
+                    repeat_penalty=float(job.sampling["repeat_penalty"]),
+                    grammar=job.grammar,
+                ):
+                    if first is None:
+                        first = time.perf_counter()
+                    if llama_cpp.llama_vocab_is_eog(llama._model.vocab, token):
+                        finish = "stop"
+                        break
+                    n_out += 1
+                    deliver(reply.feed(decoder.decode(llama.detokenize([token]))))
+                    if reply.stopped:
+                        finish = "stop"
+                        break
+                    if n_out >= job.max_tokens:
+                        break
+                    if job.cancel.is_set():
+                        finish = "cancelled"
+                        break
         except Exception:
             llama.reset()  # the KV bookkeeping may be half-updated; start clean next time
             raise
+        deliver(reply.feed(decoder.decode(b"", final=True)))
+        deliver(reply.finish())
         end = time.perf_counter()
         first = first or end
         return _JobResult(
-            text=out.decode("utf-8", errors="replace"),
+            text=reply.text,
             output_tokens=n_out,
             cached_tokens=cached,
             finish_reason=finish,
             prompt_eval_s=first - start,
             gen_s=end - first,
             evaluated_prompt_tokens=self._evaluated_since(perf_before),
+            warm=warm,
         )
+
+    def _prefill(self, job: _Job, save_at: int | None, warm: dict[str, Any]) -> bool:
+        """Evaluate the prompt tokens not in the KV cache, ``n_batch`` at a time; False if cancelled.
+
+        Afterwards the whole prompt is in the cache with fresh logits, so ``Llama.generate`` samples
+        at once (its own prefix check finds everything cached). With ``save_at``, the evaluation
+        pauses at that many tokens to capture the state for a warm start.
+        """
+        llama = self.llama
+        tokens = job.tokens
+        n_past = int(llama.n_tokens)
+        common = 0
+        for a, b in zip(llama.input_ids[:n_past].tolist(), tokens, strict=False):
+            if a != b:
+                break
+            common += 1
+        if common == len(tokens) == n_past and not getattr(llama, "_requires_eval", True):
+            return True
+        keep = min(common, len(tokens) - 1)  # at least one token is evaluated, for fresh logits
+        if keep < n_past and not llama._ctx.kv_cache_seq_rm(-1, keep, -1):
+            llama.reset()
+            keep = 0
+        llama.n_tokens = keep
+        stops = [n for n in (save_at, len(tokens)) if n is not None and n > keep]
+        pos = keep
+        for end in stops:
+            while pos < end:
+                if job.cancel.is_set():
+                    return False
+                step = min(self.settings.n_batch, end - pos)
+                llama.eval(tokens[pos : pos + step])
+                pos += step
+            if end == save_at and job.states is not None:
+                warm.update(self._save_prefix(job, tokens[:end]))
+        return True
+
+    # -- warm start (runs on the runtime thread only)
+
+    def state_key(self) -> warm_start.StateKey:
+        """What a saved state of this context depends on besides its tokens."""
+        if self._state_key is None:
+            import llama_cpp
+
+            assert self.model_path is not None
+            s = self.settings
+            known = self.model_info.sha256 if self.model_info is not None else None
+            self._state_key = warm_start.StateKey(
+                model_sha256=warm_start.model_sha256(self.model_path, known),
+                llama_cpp=str(getattr(llama_cpp, "__version__", "unknown")),
+                settings=warm_start.settings_key(
+                    {"n_ctx": self.n_ctx, "n_batch": s.n_batch, "flash_attn": s.flash_attn, **dict(s.llama_kwargs)}
+                ),
+            )
+        return self._state_key
+
+    def _load_prefix(self, job: _Job) -> dict[str, Any]:
+        """Restore the saved state of the job's prefix, if there is a good one."""
+        import ctypes
+
+        import llama_cpp
+
+        assert job.states is not None
+        prefix = job.tokens[: job.prefix]
+        try:
+            key = self.state_key()
+            loaded = job.states.load(key, prefix)
+        except OSError as exc:
+            log.warning("warm start: %s", exc)
+            return {}
+        if loaded is None:
+            return {}
+        started = time.perf_counter()
+        llama = self.llama
+        buf = (ctypes.c_uint8 * len(loaded.payload)).from_buffer_copy(loaded.payload)
+        ok = llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, buf, len(loaded.payload), 0)
+        if not ok:
+            log.warning("warm start: llama.cpp refused %s; it will be replaced", loaded.path.name)
+            job.states.discard(loaded.path)
+            llama._ctx.kv_cache_clear()
+            llama.reset()
+            return {"rejected": loaded.path.name}
+        llama.input_ids[: len(prefix)] = prefix
+        llama.n_tokens = len(prefix)
+        llama._requires_eval = True
+        return {
+            "loaded_tokens": len(prefix),
+            "load_s": round(loaded.seconds + time.perf_counter() - started, 4),
+            "file": loaded.path.name,
+        }
+
+    def _save_prefix(self, job: _Job, prefix: list[int]) -> dict[str, Any]:
+        """Copy the state of the evaluated prefix and write it to disk on another thread."""
+        import ctypes
+
+        import llama_cpp
+
+        assert job.states is not None
+        ctx = self.llama._ctx.ctx
+        size = int(llama_cpp.llama_state_seq_get_size(ctx, 0))
+        buf = (ctypes.c_uint8 * size)()
+        n = int(llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0))
+        if n <= 0 or n > size:
+            log.warning("warm start: llama.cpp returned no state to save")
+            return {}
+        warm_start.save_in_background(job.states, self.state_key(), prefix, ctypes.string_at(buf, n))
+        return {"saved_tokens": len(prefix), "state_bytes": n}
 
     def _reusable_prefix(self, tokens: list[int]) -> int:
         """How many prompt tokens ``Llama.generate`` will take from the KV cache (mirrors its rule)."""
@@ -339,12 +511,6 @@ def _split_on_markers(rendered: str, markers: list[str]) -> list[str] | None:
     return pieces
 
 
-def _find_stop(out: bytearray, stops: list[bytes], scan_from: int) -> int | None:
-    """Byte offset of the earliest stop sequence that starts at or after ``scan_from``."""
-    hits = [i for s in stops if (i := out.find(s, scan_from)) >= 0]
-    return min(hits) if hits else None
-
-
 #: Held while a runtime that uses all cores generates. Two such runtimes (the root slot and the sub
 #: slot, or children of ``rlm_batch``) running at once would only oversubscribe the cores: llama.cpp's
 #: worker threads busy-wait at their barriers, so both calls get slower than running one after the other.
@@ -382,7 +548,8 @@ class LocalLM(LMBase):
     (temperature 0, seed 0), so a run is reproducible. Cost is always 0.
 
     ``complete`` options: ``max_tokens``, ``temperature``, ``top_k``, ``top_p``, ``min_p``,
-    ``repeat_penalty``, ``seed``, ``stop`` (str or list; the stop text is not returned).
+    ``repeat_penalty``, ``seed``, ``stop`` (str or list; the stop text is not returned), ``schema``
+    (a JSON-schema dict: the reply is sampled under its grammar). ``astream`` takes the same.
     A prompt that does not fit the window raises ``ContextLengthError``;
     ``max_tokens`` is clipped to the room left in the window.
 
@@ -400,9 +567,15 @@ class LocalLM(LMBase):
         sampling: Mapping[str, Any] | None = None,
         default_max_tokens: int | None = None,
         small: bool = True,
+        warm_start: bool = True,
+        warm_start_max_bytes: int = warm_start.DEFAULT_MAX_BYTES,
     ) -> None:
         self.settings = settings
-        self.abilities = Abilities(tokenizer=True, slots=True, lazy_load=True, small=small)
+        self.abilities = Abilities(
+            tokenizer=True, slots=True, lazy_load=True, small=small, streaming=True, structured_output=True
+        )
+        self.warm_start = warm_start
+        self.warm_start_max_bytes = warm_start_max_bytes
         self.name = f"local/{settings.spec}"
         self.info = info
         self.context_window = settings.n_ctx
@@ -425,6 +598,8 @@ class LocalLM(LMBase):
             sampling=self._sampling,
             default_max_tokens=self.default_max_tokens,
             small=self.abilities.small,
+            warm_start=self.warm_start,
+            warm_start_max_bytes=self.warm_start_max_bytes,
         )
 
     def fork_for_subcalls(self) -> LocalLM:
@@ -468,10 +643,10 @@ class LocalLM(LMBase):
 
     def clear_cache(self) -> None:
         """Forget this slot's KV cache (the model stays loaded): the next call evaluates its whole
-        prompt. For measuring cold turns; normal use never needs it."""
+        prompt, without loading a saved prefix. For measuring cold turns; normal use never needs it."""
         rt = self._runtime()
         if rt.llama is not None:
-            rt.executor.submit(rt.llama.reset).result()
+            rt.executor.submit(rt.forget).result()
 
     # -- tokens
 
@@ -492,38 +667,77 @@ class LocalLM(LMBase):
     # -- calls
 
     async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
-        job_future, cancel = self._submit(messages, opts)
+        cancel = threading.Event()
+        job_future = self._submit(messages, opts, cancel)
         try:
             return await asyncio.wrap_future(job_future)
         except asyncio.CancelledError:
-            cancel.set()  # a running generation stops at its next token
+            cancel.set()  # a running generation stops at its next token (or prompt batch)
             raise
+
+    async def astream(self, messages: Sequence[Message], **opts: Any) -> AsyncIterator[Delta]:
+        """The reply token by token as llama.cpp generates it; the last delta has the completion.
+
+        Closing the stream (or cancelling its consumer) stops the generation at the next token.
+        """
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def post(item: str | None) -> None:  # from the runtime's thread
+            try:
+                loop.call_soon_threadsafe(pieces.put_nowait, item)
+            except RuntimeError:  # the consumer's loop has closed: nobody is listening
+                cancel.set()
+
+        job_future = self._submit(messages, opts, cancel, on_text=post)
+        job_future.add_done_callback(lambda _: post(None))
+        try:
+            while (piece := await pieces.get()) is not None:
+                yield Delta(piece)
+            yield Delta("", job_future.result())
+        finally:
+            if not job_future.done():
+                cancel.set()
 
     def complete_sync(self, messages: Sequence[Message] | str, **opts: Any) -> Completion:
         """Blocking ``complete`` for scripts and tools outside an event loop."""
-        job_future, _ = self._submit(as_messages(messages), opts)
-        return job_future.result()
+        return self._submit(as_messages(messages), opts, threading.Event()).result()
 
     def _submit(
-        self, messages: Sequence[Message], opts: Mapping[str, Any]
-    ) -> tuple[concurrent.futures.Future[Completion], threading.Event]:
-        cancel = threading.Event()
+        self,
+        messages: Sequence[Message],
+        opts: Mapping[str, Any],
+        cancel: threading.Event,
+        on_text: Callable[[str], None] | None = None,
+    ) -> concurrent.futures.Future[Completion]:
         msgs = as_messages(messages)
+        check_schema(opts.get("schema"))  # a bad schema fails here, not on the model's thread
         rt = self._runtime()
-        return rt.executor.submit(self._complete_on_thread, rt, msgs, dict(opts), cancel), cancel
+        return rt.executor.submit(self._complete_on_thread, rt, msgs, dict(opts), cancel, on_text)
 
     def _complete_on_thread(
-        self, rt: _Runtime, messages: list[Message], opts: dict[str, Any], cancel: threading.Event
+        self,
+        rt: _Runtime,
+        messages: list[Message],
+        opts: dict[str, Any],
+        cancel: threading.Event,
+        on_text: Callable[[str], None] | None,
     ) -> Completion:
         loaded_now = rt.ensure_loaded()
         self.context_window = rt.n_ctx
-        tokens = rt.tokenize_messages(messages)
+        tokens, prefix = rt.tokenize_with_prefix(messages)
+        grammar, ignored = _grammar_for(opts.get("schema"))
         job = _Job(
             tokens=tokens,
             max_tokens=self._max_tokens(len(tokens), rt.n_ctx, opts.get("max_tokens")),
             stop=_stop_list(opts.get("stop")),
             sampling=self._sampling_for(opts),
             cancel=cancel,
+            grammar=grammar,
+            on_text=on_text,
+            prefix=prefix,
+            states=self._states() if rt.fresh else None,
         )
         try:
             res = rt.run(job)
@@ -531,7 +745,15 @@ class LocalLM(LMBase):
             raise
         except Exception as exc:
             raise ModelError(f"llama.cpp failed on {self.name}: {exc}", kind="model") from exc
-        return self._completion(rt, len(tokens), res, loaded_now)
+        completion = self._completion(rt, len(tokens), res, loaded_now)
+        if ignored:
+            completion.extra["schema_ignored"] = ignored
+        return completion
+
+    def _states(self) -> warm_start.StateStore | None:
+        if not self.warm_start:
+            return None
+        return warm_start.StateStore(max_bytes=self.warm_start_max_bytes)
 
     def _max_tokens(self, n_prompt: int, n_ctx: int, requested: Any) -> int:
         if n_prompt >= n_ctx:
@@ -572,6 +794,8 @@ class LocalLM(LMBase):
         }
         if loaded_now:
             extra["load_s"] = round(rt.load_seconds or 0.0, 3)
+        if res.warm:
+            extra["warm_start"] = dict(res.warm)
         return Completion(
             text=res.text,
             usage=usage,
@@ -579,6 +803,35 @@ class LocalLM(LMBase):
             finish_reason=res.finish_reason,
             extra=extra,
         )
+
+
+_GRAMMARS: OrderedDict[str, Any] = OrderedDict()
+_GRAMMARS_LOCK = threading.Lock()
+_GRAMMARS_KEPT = 32
+
+
+def _grammar_for(schema: Any) -> tuple[Any, str]:
+    """The llama.cpp grammar for a JSON schema (kept for reuse), and why it was ignored, if it was."""
+    schema = check_schema(schema)
+    if schema is None:
+        return None, ""
+    text = json.dumps(schema, sort_keys=True)
+    with _GRAMMARS_LOCK:
+        if text in _GRAMMARS:
+            _GRAMMARS.move_to_end(text)
+            return _GRAMMARS[text], ""
+    llama_cpp = _import_llama_cpp()
+    try:
+        grammar = llama_cpp.LlamaGrammar.from_json_schema(text, verbose=False)
+    except Exception as exc:  # the converter raises plain exceptions for what it cannot express
+        reason = f"llama.cpp cannot turn this schema into a grammar ({type(exc).__name__}: {exc}); sampled without one"
+        log.warning("%s", reason)
+        return None, reason
+    with _GRAMMARS_LOCK:
+        _GRAMMARS[text] = grammar
+        while len(_GRAMMARS) > _GRAMMARS_KEPT:
+            _GRAMMARS.popitem(last=False)
+    return grammar, ""
 
 
 def _stop_list(stop: Any) -> list[str]:
@@ -591,7 +844,18 @@ def _stop_list(stop: Any) -> list[str]:
 
 # --------------------------------------------------------------------------- factory
 
-_SETTING_KEYS = ("n_ctx", "n_threads", "n_batch", "flash_attn", "slot", "role", "llama_kwargs", "small")
+_SETTING_KEYS = (
+    "n_ctx",
+    "n_threads",
+    "n_batch",
+    "flash_attn",
+    "slot",
+    "role",
+    "llama_kwargs",
+    "small",
+    "warm_start",
+    "warm_start_max_bytes",
+)
 
 
 def create(rest: str, options: dict[str, Any]) -> LocalLM:
@@ -602,7 +866,9 @@ def create(rest: str, options: dict[str, Any]) -> LocalLM:
     32768, or the model's training length if shorter), ``n_threads`` (default: all cores),
     ``n_batch``, ``flash_attn``, ``slot`` (or ``role``; default ``"root"``), ``llama_kwargs``
     (extra ``llama_cpp.Llama`` arguments), ``max_tokens`` (default output cap), ``small`` (whether
-    the model needs the compact prompt; default: from the size in its name or its file size) and the
+    the model needs the compact prompt; default: from the size in its name or its file size),
+    ``warm_start`` (default True: save and reuse the evaluated prompt prefix across processes) and
+    ``warm_start_max_bytes`` (the cap of the saved states' folder, default 1 GiB), and the
     sampling options ``temperature``, ``top_k``, ``top_p``, ``min_p``, ``repeat_penalty``, ``seed``.
 
     Nothing heavy happens here: the weights are checked for presence (a missing part raises
@@ -626,6 +892,11 @@ def create(rest: str, options: dict[str, Any]) -> LocalLM:
     sampling = {k: opts.pop(k) for k in _SAMPLING_KEYS if opts.get(k) is not None}
     max_tokens = opts.pop("max_tokens", None)
     small = opts.pop("small", None)
+    warm = opts.pop("warm_start", True)
+    warm_cap_opt = opts.pop("warm_start_max_bytes", None)
+    warm_cap = warm_start.DEFAULT_MAX_BYTES if warm_cap_opt is None else int(warm_cap_opt)
+    if warm_cap < 0:
+        raise ConfigError(f"warm_start_max_bytes must not be negative, got {warm_cap}")
     if small is None:
         size = source.user_path.stat().st_size if source.user_path is not None else None
         small = looks_small(rest, size) if source.info is None else looks_small(source.info.name)
@@ -641,4 +912,13 @@ def create(rest: str, options: dict[str, Any]) -> LocalLM:
         sampling=sampling,
         default_max_tokens=int(max_tokens) if max_tokens is not None else None,
         small=bool(small),
+        warm_start=_flag(warm),
+        warm_start_max_bytes=warm_cap,
     )
+
+
+def _flag(value: Any) -> bool:
+    """A boolean option that may come from a command line or an environment as text."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "off")
+    return bool(value)

@@ -20,13 +20,20 @@ there); other servers get the widely understood ``max_tokens``.
 
 A generic ``openai-compatible`` server never receives OPENAI_API_KEY: it gets ``api_key=`` or
 OPENAI_COMPATIBLE_API_KEY, else a dummy key, so a key is not sent to a server it was not meant for.
+
+Streaming (``astream``) sends ``stream=True`` with ``stream_options={"include_usage": True}``, so
+the last chunk carries the exact usage; a server that ignores the option leaves usage unknown, as
+for a non-streamed reply without it. With client-side stop sequences the stream is still read to
+its end, since only the end carries the usage. The ``schema`` option becomes
+``response_format={"type": "json_schema", ...}``, ``strict`` where the schema fits strict mode
+(see ``schema.py``).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Unpack
 from urllib.parse import urlparse
 
@@ -36,8 +43,11 @@ from .cache import maybe_cached
 from .options import BACKEND_OPTIONS, api_key_from, pop_max_concurrency, reject_unknown
 from .pricing import lookup_context_window, lookup_price, parse_price
 from .remote import RemoteLM, RemoteOptions
-from .retry import AttemptError, RetryPolicy
+from .retry import AttemptError, RetryPolicy, classify_status
+from .schema import check_schema, is_wrapped, openai_response_format
 from .sdk import http_client, require_sdk
+from .sdk_errors import classify_exception
+from .streaming import ReplyText
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -122,6 +132,18 @@ class OpenAIChatLM(RemoteLM):
     async def _send(self, client: Any, request: dict[str, Any]) -> Any:
         return await client.chat.completions.create(**request)
 
+    def classify(self, exc: BaseException) -> AttemptError | None:
+        """SDK errors by status; an ``error`` object inside a streamed 200 response by its type."""
+        body = getattr(exc, "body", None)
+        if getattr(exc, "status_code", None) is None and isinstance(body, dict) and type(exc).__name__ == "APIError":
+            etype = str(body.get("type") or body.get("code") or "")
+            status = 429 if "rate_limit" in etype or etype in ("requests", "tokens") else 500
+            if "invalid_request" in etype:
+                status = 400
+            message = str(body.get("message") or exc)
+            return classify_status(status, f"error in the stream ({etype or 'unknown'}): {message}", code=etype)
+        return classify_exception(exc)
+
     # -- request/response ----------------------------------------------------------------------------
     def build_request(self, messages: Sequence[Message], **opts: Any) -> dict[str, Any]:
         """The keyword arguments for ``chat.completions.create`` (public for tests and debugging)."""
@@ -144,12 +166,18 @@ class OpenAIChatLM(RemoteLM):
             request["seed"] = int(opts["seed"])
         if self.reasoning and self.reasoning_effort:
             request["reasoning_effort"] = self.reasoning_effort
+        schema = check_schema(opts.get("schema"))
+        if schema is not None:
+            request["response_format"] = openai_response_format(schema)
         if self._extra_body:
             request["extra_body"] = dict(self._extra_body)
         return request
 
+    def _client_stops(self, opts: dict[str, Any]) -> list[str]:
+        """Stop sequences applied here: reasoning models reject them in the request."""
+        return _stops(opts.get("stop")) if self.reasoning else []
+
     def _parse(self, response: Any, opts: dict[str, Any]) -> Completion:
-        client_stops = _stops(opts.get("stop")) if self.reasoning else []
         choices = getattr(response, "choices", None)
         if not choices:
             raise AttemptError("malformed", f"response has no choices: {str(response)[:200]!r}", True)
@@ -165,21 +193,76 @@ class OpenAIChatLM(RemoteLM):
         usage, details = self._usage(getattr(response, "usage", None))
         if not text.strip():
             raise AttemptError("empty", _empty_message(finish, details), True, billed=usage)
-        if client_stops:
-            text = _cut_at_stop(text, client_stops)
+        text = ReplyText.whole(text, self._client_stops(opts), unwrap=is_wrapped(opts.get("schema")))
+        return self._completion(
+            text,
+            usage,
+            details,
+            getattr(response, "model", None),
+            finish,
+            getattr(response, "_request_id", None),
+            bool(refusal),
+        )
+
+    def _completion(
+        self,
+        text: str,
+        usage: Usage,
+        details: dict[str, Any],
+        model: str | None,
+        finish: str | None,
+        request_id: str | None,
+        refusal: bool,
+    ) -> Completion:
         extra: dict[str, Any] = {k: v for k, v in details.items() if v}
-        rid = getattr(response, "_request_id", None)
-        if rid:
-            extra["request_id"] = rid
+        if request_id:
+            extra["request_id"] = request_id
         if refusal:
             extra["refusal"] = True
-        return Completion(
-            text=text,
-            usage=usage,
-            model=getattr(response, "model", None) or self.model,
-            finish_reason=finish,
-            extra=extra,
-        )
+        return Completion(text=text, usage=usage, model=model or self.model, finish_reason=finish, extra=extra)
+
+    async def _stream_events(
+        self, client: Any, request: dict[str, Any], opts: dict[str, Any]
+    ) -> AsyncGenerator[str | Completion, None]:
+        stream = await client.chat.completions.create(**request, stream=True, stream_options={"include_usage": True})
+        reply = ReplyText(self._client_stops(opts), unwrap=is_wrapped(opts.get("schema")))
+        finish: str | None = None
+        raw_usage: Any = None
+        model: str | None = None
+        refusal = False
+        seen_text = False  # the reply had text before any stop sequence cut it (else it is empty)
+        try:
+            async for chunk in stream:
+                model = getattr(chunk, "model", None) or model
+                if getattr(chunk, "usage", None) is not None:
+                    raw_usage = chunk.usage
+                for choice in getattr(chunk, "choices", None) or ():
+                    if getattr(choice, "index", 0) != 0:
+                        continue
+                    delta = getattr(choice, "delta", None)
+                    piece = getattr(delta, "content", None) or ""
+                    refused = getattr(delta, "refusal", None)
+                    if refused:
+                        refusal = True
+                        piece += str(refused)
+                    finish = getattr(choice, "finish_reason", None) or finish
+                    seen_text = seen_text or bool(piece.strip())
+                    out = reply.feed(piece)
+                    if out:
+                        yield out
+        finally:
+            await stream.close()
+        if finish is None:
+            raise AttemptError("connection", "the stream ended before the model finished (no finish_reason)", True)
+        usage, details = self._usage(raw_usage)
+        if not seen_text:
+            raise AttemptError("empty", _empty_message(finish, details), True, billed=usage)
+        tail = reply.finish()
+        if tail:
+            yield tail
+        headers = getattr(getattr(stream, "response", None), "headers", None)
+        rid = headers.get("x-request-id") if headers is not None else None
+        yield self._completion(reply.text, usage, details, model, finish, rid, refusal)
 
     def _usage(self, raw: Any) -> tuple[Usage, dict[str, Any]]:
         if raw is None:
@@ -223,11 +306,6 @@ def _stops(stop: Any) -> list[str]:
     if not stop:
         return []
     return [stop] if isinstance(stop, str) else [str(s) for s in stop]
-
-
-def _cut_at_stop(text: str, stops: list[str]) -> str:
-    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
-    return text[:cut] if cut >= 0 else text
 
 
 def _empty_message(finish: str | None, details: dict[str, Any]) -> str:

@@ -16,6 +16,9 @@ Written once so that all providers behave alike:
   final error.
 * The last failure becomes the :class:`~unbounded.errors.ModelError` subclass of its kind
   (``RateLimitError``, ``ContextLengthError``…) with a message that says what to do about it.
+* A streamed call is one attempt until its first delta: a stream that fails before any text is
+  retried like any call; one that fails after text was delivered is not (the caller has seen that
+  text) and becomes its ``ModelError`` at once, saying so (:func:`stream_failure`).
 
 Why not the SDKs' retries or tenacity: each SDK has its own rules (which statuses, how long a
 ``Retry-After`` it honours, none of them counts billed empty replies), and a tenacity version
@@ -70,6 +73,7 @@ POLICY_OPTIONS = (
     "connect_timeout",
     "empty_retries",
 )
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -294,7 +298,27 @@ async def call_with_retries(
     ours": the exception propagates unchanged, e.g. a programming error). ``label`` names the
     model in messages. ``advice`` may override the per-kind "what to do" sentence.
     Raises :class:`ModelError` when attempts are exhausted or the failure is not retryable.
+    Tokens billed for failed attempts are added to the result's ``usage``.
     """
+    result, attempts, billed = await call_with_retries_billed(
+        attempt, policy, classify=classify, label=label, advice=advice, sleep=sleep, rng=rng
+    )
+    add_billed(result, billed)
+    return result, attempts
+
+
+async def call_with_retries_billed(
+    attempt: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    classify: Classifier,
+    label: str,
+    advice: Mapping[str, str] | None = None,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    rng: random.Random | None = None,
+) -> tuple[T, int, Usage]:
+    """``call_with_retries`` that returns the tokens billed for failed attempts instead of adding
+    them: for a result whose usage is known only later (an opened stream)."""
     attempts = 0
     empties = 0
     billed = Usage(calls=0, cost_usd=0.0)
@@ -302,8 +326,7 @@ async def call_with_retries(
         attempts += 1
         try:
             result = await attempt()
-            _add_billed(result, billed)
-            return result, attempts
+            return result, attempts, billed
         except asyncio.CancelledError:
             raise
         except AttemptError as exc:
@@ -401,7 +424,7 @@ def _final_error(
             f"raise max_retry_after to wait that long. {what}"
         )
     rid = f" [request id {err.request_id}]" if err.request_id else ""
-    message = f"{label}: {err.kind}{status} {tries}: {err.message}{rid}. {what}".strip()
+    message = f"{label}: {err.kind}{status} {tries}: {err.message.rstrip().rstrip('.')}{rid}. {what}".strip()
     exc = model_error_class(err.kind)(
         message,
         kind=err.kind,
@@ -415,7 +438,43 @@ def _final_error(
     return exc
 
 
-def _add_billed(result: Any, billed: Usage) -> None:
+def stream_failure(
+    err: AttemptError,
+    *,
+    label: str,
+    attempts: int,
+    streamed_chars: int,
+    billed: Usage | None = None,
+    advice: Mapping[str, str] | None = None,
+) -> ModelError:
+    """The error for a stream that broke after ``streamed_chars`` characters had been delivered.
+
+    Not retried: the caller has already seen (and may have shown) that text, and a new attempt would
+    not continue it. ``retryable`` still says whether making the whole call again could succeed.
+    """
+    stalled = AttemptError(
+        err.kind,
+        f"the stream broke after {streamed_chars} characters of the reply had been delivered "
+        f"(the caller has seen that partial text, so the call was not retried): {err.message}",
+        err.retryable,
+        err.status,
+        request_id=err.request_id,
+        hint=err.hint,
+    )
+    return _final_error(stalled, attempts, label, {**_STREAM_ADVICE, **(advice or {})}, billed=billed)
+
+
+_STREAM_ADVICE = {
+    "connection": "The connection dropped during the reply: make the call again; if long replies keep "
+    "breaking, look for a proxy or load balancer with a short timeout between you and the server.",
+    "timeout": "The server went silent during the reply for longer than read_timeout: raise the "
+    "read_timeout option (seconds) or make the call again.",
+    "malformed": "The stream did not follow the provider's protocol to its end: check that base_url "
+    "points at an API of the right kind.",
+}
+
+
+def add_billed(result: Any, billed: Usage) -> None:
     """Fold the tokens of billed failed attempts into a successful completion's usage."""
     usage = getattr(result, "usage", None)
     if not billed.total_tokens or not isinstance(usage, Usage):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-from .base import Completion, LMBase, Message, Usage
+from .base import Completion, Delta, LMBase, Message, Usage
 
 Reply = str | Completion
 ReplyFn = Callable[[list[Message]], Reply | Awaitable[Reply]]
@@ -24,6 +25,10 @@ class ScriptedLM(LMBase):
     Usage per call: given by ``usage_fn(messages, text)``, else input tokens are the characters
     of all messages // 4 and output tokens the reply's characters // 4 (at least 1).
     ``calls`` records every request (a list of message lists) for assertions.
+
+    ``stream_chunk``: when set, the model streams (``abilities.streaming``): ``astream`` yields the
+    reply in pieces of that many characters, sleeping ``delta_latency`` seconds before each, then
+    the completion. Closing the stream early stops it (``closed_streams`` counts those).
     """
 
     def __init__(
@@ -37,8 +42,17 @@ class ScriptedLM(LMBase):
         price: tuple[float, float, float] | None = (0.0, 0.0, 0.0),
         usage_fn: Callable[[list[Message], str], Usage] | None = None,
         context_window: int | None = None,
+        stream_chunk: int | None = None,
+        delta_latency: float = 0.0,
     ) -> None:
+        if stream_chunk is not None and stream_chunk < 1:
+            raise ValueError(f"stream_chunk must be at least 1 character, got {stream_chunk}")
         self.name = name
+        self.stream_chunk = stream_chunk
+        self.delta_latency = delta_latency
+        # a subclass may declare its own abilities as a class attribute; streaming follows stream_chunk
+        self.abilities = dataclasses.replace(type(self).abilities, streaming=stream_chunk is not None)
+        self.closed_streams = 0
         self.latency = latency
         self.max_concurrency = max_concurrency
         self.context_window = context_window
@@ -96,6 +110,24 @@ class ScriptedLM(LMBase):
         usage.calls = 1
         usage.cost_usd = self.cost(usage)
         return Completion(text=text, usage=usage, model=self.name, finish_reason="stop")
+
+    async def astream(self, messages: Sequence[Message], **opts: Any) -> AsyncIterator[Delta]:
+        completion = await self.complete(messages, **opts)
+        if self.stream_chunk is None:
+            yield Delta(completion.text, completion)
+            return
+        text, size = completion.text, self.stream_chunk
+        finished = False
+        try:
+            for start in range(0, len(text), size):
+                if self.delta_latency:
+                    await asyncio.sleep(self.delta_latency)
+                yield Delta(text[start : start + size])
+            finished = True
+            yield Delta("", completion)
+        finally:
+            if not finished:
+                self.closed_streams += 1
 
 
 class ScriptExhausted(RuntimeError):

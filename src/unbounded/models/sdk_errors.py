@@ -20,14 +20,14 @@ def classify_transport(exc: BaseException) -> AttemptError | None:
     are recognised by class name along the MRO rather than by importing either library.
     """
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return AttemptError("timeout", str(exc) or "request timed out", True)
+        return AttemptError("timeout", _with_cause(exc, "request timed out"), True)
     names = {cls.__name__ for cls in type(exc).__mro__}
     if names & {"TimeoutException", "APITimeoutError", "ReadTimeout", "ConnectTimeout", "PoolTimeout"}:
-        return AttemptError("timeout", str(exc) or "request timed out", True)
+        return AttemptError("timeout", _with_cause(exc, "request timed out"), True)
     if names & {"TransportError", "APIConnectionError", "NetworkError", "ProtocolError"}:
-        return AttemptError("connection", str(exc) or type(exc).__name__, True)
+        return AttemptError("connection", _with_cause(exc, type(exc).__name__), True)
     if isinstance(exc, ConnectionError):
-        return AttemptError("connection", str(exc) or type(exc).__name__, True)
+        return AttemptError("connection", _with_cause(exc, type(exc).__name__), True)
     if isinstance(exc, ValueError) and names & {"JSONDecodeError", "ValidationError", "UnknownApiResponseError"}:
         return AttemptError("malformed", f"invalid JSON in response: {exc}", True)
     return None
@@ -56,6 +56,17 @@ def classify_exception(exc: BaseException) -> AttemptError | None:
             request_id=str(request_id) if request_id else None,
         )
     return classify_transport(exc)
+
+
+def _with_cause(exc: BaseException, default: str) -> str:
+    """The exception's message, and its cause's when the SDK wrapped a more telling one
+    (``Connection error.`` around ``incomplete chunked read``)."""
+    text = str(exc).strip() or default
+    cause = exc.__cause__
+    detail = str(cause).strip() if cause is not None else ""
+    if detail and detail not in text:
+        text = f"{text.rstrip('.')}: {detail}"
+    return text
 
 
 def _header(headers: Mapping[str, str], *names: str) -> str | None:

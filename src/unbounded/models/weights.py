@@ -110,16 +110,19 @@ DEFAULT_LOCAL_MODEL = "qwen2.5-coder-1.5b"
 # --------------------------------------------------------------------------- locations
 
 
-def cache_dir() -> Path:
-    """The folder holding assembled models (created on demand)."""
+def cache_root() -> Path:
+    """unbounded's cache folder: ``$UNBOUNDED_CACHE_DIR``, else the platform's user cache dir."""
     override = os.environ.get(CACHE_ENV)
     if override:
-        base = Path(override).expanduser()
-    else:
-        import platformdirs
+        return Path(override).expanduser()
+    import platformdirs
 
-        base = Path(platformdirs.user_cache_dir("unbounded"))
-    return base / "models"
+    return Path(platformdirs.user_cache_dir("unbounded"))
+
+
+def cache_dir() -> Path:
+    """The folder holding assembled models (created on demand)."""
+    return cache_root() / "models"
 
 
 def resolve_model_file(spec: str) -> tuple[Path, ModelInfo | None]:

@@ -33,6 +33,7 @@ from typing import Any
 from ..errors import ContextError, REPLError
 from . import sandbox
 from .base import CellResult, Limits, Snapshot, SubCallHandler, ToolSpec, VariableError
+from .clock import CellDeadline
 from .protocol import (
     CALL_KINDS,
     EXIT_DROP_UNUSABLE,
@@ -124,6 +125,7 @@ class ProcessREPL:
         self._inner_pid: int | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._stderr: _StderrDrain | None = None
+        self._deadline = CellDeadline()
         self._waiters: dict[int, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
         self._abandoned: set[int] = set()
         self._ready_waiter: asyncio.Future[dict[str, Any]] | None = None
@@ -452,7 +454,11 @@ class ProcessREPL:
         try:
             if refuse:
                 raise REPLError(f"too many sub-calls in flight (limit {MAX_PENDING_CALLS}); use llm_batch")
-            value = await self._handler(kind, payload, self._cell_id)
+            self._deadline.pause()
+            try:
+                value = await self._handler(kind, payload, self._cell_id)
+            finally:
+                self._deadline.resume()
             reply: dict[str, Any] = {"op": "reply", "id": cid, "value": value}
             try:
                 encode_frame(reply)
@@ -498,8 +504,12 @@ class ProcessREPL:
         started = time.perf_counter()
         try:
             try:
-                async with asyncio.timeout(hard):  # no task per cell, unlike wait_for
-                    reply = await self._request({"op": "exec", "code": code}, "result")
+                async with asyncio.timeout(hard) as deadline:  # no task per cell, unlike wait_for
+                    self._deadline.attach(deadline)  # stopped while the cell waits on sub-calls
+                    try:
+                        reply = await self._request({"op": "exec", "code": code}, "result")
+                    finally:
+                        self._deadline.detach()
             except asyncio.CancelledError:
                 self._interrupt()  # the run was cancelled: stop the cell now, not when it would have ended
                 raise

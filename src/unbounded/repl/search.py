@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 #: Passages are about this many characters, cut at line ends.
-PASSAGE_CHARS = 1200
+PASSAGE_CHARS = 800
 #: Words too common to rank by (English function words and Python keywords).
 _STOP = frozenset(
     ["a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "from", "and", "or", "not", "is", "are", "was", "were", "be", "been", "it", "its", "this", "that", "these", "those", "what", "which", "who", "whom", "how", "many", "much", "does", "do", "did", "there", "their", "them", "they", "he", "she", "we", "you", "your", "as", "if", "then", "than", "so", "into", "out", "up", "down", "over", "under", "about", "all", "any", "each", "every", "some", "no", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "give", "gives", "given", "use", "uses", "used", "name", "names", "def", "class", "self", "return", "import", "none", "true", "false"]

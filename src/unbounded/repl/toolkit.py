@@ -29,7 +29,12 @@ if TYPE_CHECKING:
 NAMES = ("search", "read", "count_lines", "definitions", "bases_of", "parse_records", "llm_map")
 #: Characters of one text ``llm_map`` sends (the sub-model's window is small); longer ones are cut, with a note.
 MAP_CHARS = 6000
+#: Short texts whose answers are values (yes/no, a number) go this many to a sub-call (``batch``).
+MAP_BATCH = 8
+SHORT_TEXT = 400
 _NUMBER = re.compile(r"-?\d[\d,_]*(?:\.\d+)?")
+_NUMBERED = re.compile(r"^\s*\(?(\d+)\s*[:.)\]-]\s*(.*\S)\s*$", re.M)
+_VALUES = ("number", "yes/no", "bool", int, float, bool)
 
 
 class MapResult(list):
@@ -145,9 +150,10 @@ def bind(get_context: Callable[[], Any], call: Callable[[str, dict], Any] | None
     if call is None:
         return names
 
-    def llm_map(instruction: str, items: Any, parse: Any = None) -> MapResult:
+    def llm_map(instruction: str, items: Any, parse: Any = None, batch: int | None = None) -> MapResult:
         """Ask the sub-model `instruction` about each text (or hit, or definition) at once; the answers in
-        order, read as `parse` ('number', 'yes/no', 'json' or a function). Failures are None (see .errors)."""
+        order, read as `parse` ('number', 'yes/no', 'json' or a function). Failures are None (see .errors).
+        Short texts with value answers go several to a call (`batch`, default 8; 1 asks one by one)."""
         if isinstance(items, str):
             raise TypeError("llm_map takes a list of texts; for one text use llm_query")
         texts = [text_of(item) for item in items]
@@ -157,15 +163,56 @@ def bind(get_context: Callable[[], Any], call: Callable[[str, dict], Any] | None
                 f"llm_map sent only the first {MAP_CHARS:,} characters of {len(cut)} of its {len(texts)} texts "
                 f"(positions {cut[:10]}); split long texts with chunks() to have all of them read"
             )
-        prompts = [f"{t[:MAP_CHARS]}\n\n{instruction}\nAnswer briefly." for t in texts]
-        replies = call("llm_batch", {"prompts": prompts, "model": None}) if prompts else []
+        size = batch if batch is not None else (MAP_BATCH if parse in _VALUES else 1)
+        if size > 1 and all(len(t) <= SHORT_TEXT for t in texts):
+            replies = _batched(call, instruction, texts, size)
+        else:
+            prompts = [single_prompt(t[:MAP_CHARS], instruction) for t in texts]
+            replies = [str(r) for r in call("llm_batch", {"prompts": prompts, "model": None})] if prompts else []
         values, errors = [], []
         for i, reply in enumerate(replies):
-            value, ok = parse_reply(str(reply), parse)
+            value, ok = parse_reply(reply, parse)
             values.append(value)
             if not ok:
                 errors.append(i)
-        return MapResult(values, errors, [str(r) for r in replies])
+        return MapResult(values, errors, replies)
 
     names["llm_map"] = llm_map
     return names
+
+
+def single_prompt(text: str, instruction: str) -> str:
+    """One text and the question about it. Answers come from the text alone: a sub-model asked about a
+    passage that does not say makes something up unless told it may answer that it does not say."""
+    return (
+        f"{text}\n\n{instruction}\nAnswer from the text above only, briefly. If the text does not say, "
+        "answer: not stated."
+    )
+
+
+def _batched(call: Callable[[str, dict], Any], instruction: str, texts: list[str], size: int) -> list[str]:
+    """One reply per text, asking ``size`` numbered texts per sub-call; a text its call left unanswered
+    is asked again on its own."""
+    groups = [list(range(i, min(i + size, len(texts)))) for i in range(0, len(texts), size)]
+    prompts = []
+    for group in groups:
+        listed = "\n".join(f"{n}. {' '.join(texts[i].split())}" for n, i in enumerate(group, 1))
+        prompts.append(
+            f"Answer this question for each numbered text below: {instruction}\n\n{listed}\n\n"
+            f"Reply with exactly {len(group)} lines, one per text in order, each as '<number>: <answer>'."
+        )
+    replies: list[str | None] = [None] * len(texts)
+    for group, reply in zip(groups, call("llm_batch", {"prompts": prompts, "model": None}), strict=False):
+        text = str(reply)
+        if text.startswith("[error"):
+            continue
+        answers = {int(m.group(1)): m.group(2) for m in _NUMBERED.finditer(text)}
+        for n, i in enumerate(group, 1):
+            if n in answers:
+                replies[i] = answers[n]
+    missing = [i for i, r in enumerate(replies) if r is None]
+    if missing:
+        again = call("llm_batch", {"prompts": [single_prompt(texts[i], instruction) for i in missing], "model": None})
+        for i, reply in zip(missing, again, strict=False):
+            replies[i] = str(reply)
+    return [r if r is not None else "[error: no answer]" for r in replies]
