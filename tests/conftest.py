@@ -39,8 +39,8 @@ def haystack() -> str:
 _MULTIPROCESSING_HELPERS = (b"multiprocessing.resource_tracker", b"multiprocessing.forkserver")
 
 
-def live_children(pid: int | None = None) -> list[int]:
-    """PIDs of the current process's live (non-zombie) children, multiprocessing's helpers aside."""
+def live_children(pid: int | None = None, *, helpers: bool = False) -> list[int]:
+    """PIDs of a process's live (non-zombie) children; multiprocessing's helpers only with ``helpers``."""
     pid = pid or os.getpid()
     out = []
     for entry in Path("/proc").iterdir():
@@ -52,6 +52,8 @@ def live_children(pid: int | None = None) -> list[int]:
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z" and not any(h in cmdline for h in _MULTIPROCESSING_HELPERS):
+        if int(fields[1]) == pid and fields[0] != "Z":
+            if not helpers and any(h in cmdline for h in _MULTIPROCESSING_HELPERS):
+                continue
             out.append(int(entry.name))
     return out

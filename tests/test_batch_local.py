@@ -211,7 +211,7 @@ def descendants(pid: int) -> list[int]:
     """Every live process below ``pid``."""
     found, frontier = [], [pid]
     while frontier:
-        kids = live_children(frontier.pop())
+        kids = live_children(frontier.pop(), helpers=True)
         found += kids
         frontier += kids
     return found

@@ -455,3 +455,27 @@ def test_rlms_on_the_embedded_model_through_llama_cpp_server(tmp_path: Path) -> 
     assert record.answer and record.calls >= 1 and record.input_tokens > 1_000
     assert record.notes["endpoint"].startswith("http://127.0.0.1:")
     assert (out / "llama_server.log").exists() and (out / record.trace).exists()  # type: ignore[operator]
+
+
+def test_an_rlm_method_with_a_prompt_style_is_a_method_of_its_own(bench: Bench, tmp_path: Path) -> None:
+    from unbounded.trace import read_trace
+
+    out = tmp_path / "styles"
+    assert run_cli(out, methods="rlm,rlm:compact,rlm-nosub:full") == 0
+    records = {r.method: r for r in read_results(out)}
+    assert set(records) == {"rlm", "rlm:compact", "rlm-nosub:full"}
+    assert all(r.score == 1.0 for r in records.values())
+    styles = {}
+    for method, record in records.items():
+        events = read_trace(out / record.trace)
+        styles[method] = next(e for e in events if e.type == "rlm_start").data["style"]
+    assert styles == {"rlm": "full", "rlm:compact": "compact", "rlm-nosub:full": "full"}
+    assert "rlm_compact" in records["rlm:compact"].trace
+
+
+@pytest.mark.parametrize("method", ["direct:compact", "rlm:nosuchstyle", "rlm:"])
+def test_a_prompt_style_only_on_rlm_methods_and_only_a_known_one(
+    method: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert bench_main(["run", "--task", "niah", "--methods", method, "--out", str(tmp_path)]) == 2
+    assert "unknown method" in capsys.readouterr().err

@@ -187,6 +187,14 @@ def test_stop_filter_holds_back_only_what_could_start_a_stop() -> None:
     assert f.stopped and f.feed("x") == "" and f.flush() == ""
 
 
+def test_the_first_stop_to_complete_cuts_whole_or_in_pieces() -> None:
+    """Found by hypothesis: cut at the earliest *start*, the whole text gave "" and the pieces "O"."""
+    assert ReplyText.whole("OaO", ["a", "OaO"]) == "O"
+    reply = ReplyText(["a", "OaO"])
+    assert reply.feed("Oa") + reply.feed("O") + reply.finish() == "O"
+    assert ReplyText.whole("xOa", ["a", "Oa"]) == "x", "a tie on the end goes to the earlier start"
+
+
 def test_reply_text_unwraps_at_the_end() -> None:
     reply = ReplyText(unwrap=True)
     assert reply.feed('{"value": ') == "" and reply.feed("[1, 2]}") == ""
@@ -199,13 +207,13 @@ def test_reply_text_unwraps_at_the_end() -> None:
     stops=st.lists(st.text(alphabet="abS TOP\n", min_size=1, max_size=4), max_size=3),
 )
 def test_stream_pieces_join_to_the_whole_text_cut(text: str, cuts: list[int], stops: list[str]) -> None:
-    """However a reply is split, the delivered pieces join to the text cut at its earliest stop."""
+    """However a reply is split, the delivered pieces join to the text cut where a stop first completes."""
     bounds = sorted({0, len(text), *(min(c, len(text)) for c in cuts)})
     reply = ReplyText(stops)
     out = [reply.feed(text[a:b]) for a, b in itertools.pairwise(bounds)]
     out.append(reply.finish())
-    hits = [i for i in (text.find(s) for s in stops) if i >= 0]
-    expected = text[: min(hits)] if hits else text
+    hits = [(i + len(s), i) for s in stops if (i := text.find(s)) >= 0]
+    expected = text[: min(hits)[1]] if hits else text
     assert "".join(out) == reply.text == expected == ReplyText.whole(text, stops)
 
 

@@ -64,7 +64,7 @@ def run_parser() -> argparse.ArgumentParser:
         "--methods",
         type=_csv,
         default=["direct", "retrieval", "rlm"],
-        help=f"comma list of {', '.join(known_methods())}",
+        help=f"comma list of {', '.join(known_methods())}; rlm:STYLE picks a prompt style (rlm:compact)",
     )
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model spec (default {DEFAULT_MODEL})")
     p.add_argument("--sub-model", default=None, help="model for llm_query in RLM methods (default: the model)")

@@ -32,7 +32,7 @@ from typing import Any
 
 from ..models import LM, resolve_model
 from .metered import BenchCache, ItemLM
-from .methods import METHODS, MethodConfig, MethodResult
+from .methods import METHODS, RLM_METHODS, MethodConfig, MethodResult, split_method, styled_config
 from .results import (
     ANSWER_CHARS,
     RESULTS_FILE,
@@ -47,7 +47,6 @@ from .results import (
 )
 from .tasks import TASKS, TaskItem, generate, score
 
-RLM_METHODS = frozenset({"rlm", "rlm-nosub"})
 #: Methods outside ``METHODS`` that the runner knows how to start (imported lazily).
 EXTRA_METHODS = ("rlms",)
 CACHE_FILE = "cache.sqlite"
@@ -56,6 +55,17 @@ TRACES_DIR = "traces"
 
 def known_methods() -> list[str]:
     return [*METHODS, *EXTRA_METHODS]
+
+
+def is_known_method(name: str) -> bool:
+    """A method by name, or an RLM method with a prompt style (``rlm:compact``)."""
+    if name in known_methods():
+        return True
+    try:
+        split_method(name)
+    except ValueError:
+        return False
+    return ":" in name
 
 
 @dataclass(slots=True)
@@ -94,9 +104,12 @@ class BenchConfig:
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown:
             raise ValueError(f"unknown task(s) {', '.join(unknown)}; known: {', '.join(TASKS)}")
-        unknown = [m for m in self.methods if m not in known_methods()]
+        unknown = [m for m in self.methods if not is_known_method(m)]
         if unknown:
-            raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(known_methods())}")
+            raise ValueError(
+                f"unknown method(s) {', '.join(unknown)}; known: {', '.join(known_methods())}"
+                " (an RLM method may add a prompt style: rlm:compact, rlm:guided, rlm:full)"
+            )
         if not self.tasks or not self.sizes or not self.methods:
             raise ValueError("give at least one task, one size and one method")
         if self.n < 1:
@@ -219,7 +232,8 @@ def plan(config: BenchConfig, done: set[Key]) -> tuple[list[Unit], int]:
 
 def trace_name(unit: Unit, seed: int) -> str:
     """``<task>-<size>-<method>-s<seed>-<index>.jsonl``, e.g. ``niah-8K-rlm-s0-3.jsonl``."""
-    return f"{unit.task}-{size_label(unit.size_tokens)}-{unit.method}-s{seed}-{unit.index}.jsonl"
+    method = unit.method.replace(":", "_")  # rlm:compact -> rlm_compact
+    return f"{unit.task}-{size_label(unit.size_tokens)}-{method}-s{seed}-{unit.index}.jsonl"
 
 
 class _Models:
@@ -257,9 +271,10 @@ MethodRunner = Callable[[LM, TaskItem, MethodConfig], Awaitable[MethodResult]]
 
 
 def _method_runner(name: str, config: BenchConfig, models: _Models) -> MethodRunner:
-    if name in METHODS:
-        method = METHODS[name]
-        return lambda lm, item, cfg: method(lm, item, cfg)
+    if name in METHODS or ":" in name:
+        base, style = split_method(name)
+        method = METHODS[base]
+        return lambda lm, item, cfg: method(lm, item, styled_config(cfg, style))
     if name == "rlms":
         from .rlms_method import make_rlms_runner
 
@@ -282,7 +297,7 @@ async def run_unit(
     traces.mkdir(parents=True, exist_ok=True)
     trace_path = traces / trace_name(unit, config.seed)
     trace_path.unlink(missing_ok=True)  # a retried item starts a fresh story
-    is_rlm = unit.method in RLM_METHODS
+    is_rlm = unit.method != "rlms" and split_method(unit.method)[0] in RLM_METHODS
     label = f"{unit.method} {item.id}"
     root = ItemLM(models.root, None if is_rlm else trace_path, label=label)
     sub = ItemLM(models.sub, None, label=label) if (is_rlm and models.sub is not None) else None

@@ -4,7 +4,9 @@
 of a stream always join to exactly the text ``complete`` would return:
 
 * stop sequences applied on our side (OpenAI's reasoning models, which reject ``stop``; the
-  embedded model) cut the text at the earliest match. While a stream is running, the end of the
+  embedded model) cut the text where the first stop sequence to complete begins, as a server that
+  stops generating on a stop sequence does (so ``"OaO"`` with stops ``["a", "OaO"]`` gives ``"O"``,
+  whether it arrives whole or in pieces). While a stream is running, the end of the
   text that could still be the start of a stop sequence is held back until the next piece shows
   whether it is one, so no delta ever has to be taken back;
 * a reply to a schema that was sent wrapped as ``{"value": ...}`` (see ``schema.py``) is unwrapped;
@@ -19,7 +21,7 @@ from .schema import unwrap_value
 
 
 class StopFilter:
-    """Cuts a text that arrives in pieces at the earliest of the stop sequences."""
+    """Cuts a text that arrives in pieces where the first stop sequence to complete begins."""
 
     def __init__(self, stops: Sequence[str] = ()) -> None:
         self.stops = [s for s in stops if s]
@@ -34,7 +36,7 @@ class StopFilter:
         if not self.stops:
             return piece
         buf = self._held + piece
-        cut = min((i for i in (buf.find(s) for s in self.stops) if i >= 0), default=-1)
+        cut = _first_completed(buf, self.stops)
         if cut >= 0:
             self._held = ""
             self.stopped = True
@@ -55,6 +57,17 @@ class StopFilter:
             if any(s.startswith(tail) for s in self.stops):
                 return k
         return 0
+
+
+def _first_completed(text: str, stops: Sequence[str]) -> int:
+    """Start of the stop sequence whose first match ends first (the earlier start on a tie), or -1.
+
+    Earliest *end*, not earliest start: a stream cannot wait past a completed stop sequence to see
+    whether a longer one that began earlier completes too, and the cut must not depend on how the
+    text was split into pieces.
+    """
+    found = [(i + len(s), i) for s in stops if (i := text.find(s)) >= 0]
+    return min(found)[1] if found else -1
 
 
 class ReplyText:

@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
@@ -284,6 +284,11 @@ def create_app(config: ServeConfig, *, service: Service | None = None) -> ASGIAp
 
         mcp_server = build_mcp(service, owner=lambda headers: service.keys.owner_of_headers(headers))
         routes.extend(http_routes(mcp_server, host=config.host))
+
+    if config.ui:
+        from ..view.server import create_app as viewer_app
+
+        routes.append(Mount("/ui", app=viewer_app(service.traces.folder)))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -44,7 +44,7 @@ def add_server_arguments(p: argparse.ArgumentParser, *, default_port: int = 8000
     p.add_argument("--max-traces", type=int, default=1000, help="traces kept in the temporary folder (default 1000)")
 
 
-def config_from_args(args: argparse.Namespace, *, mcp: bool = False) -> ServeConfig:
+def config_from_args(args: argparse.Namespace, *, mcp: bool = False, ui: bool = False) -> ServeConfig:
     keys = args.api_key if args.api_key else [k.strip() for k in os.environ.get(KEY_ENV, "").split(",") if k.strip()]
     return ServeConfig(
         host=args.host,
@@ -68,6 +68,7 @@ def config_from_args(args: argparse.Namespace, *, mcp: bool = False) -> ServeCon
         trace_dir=args.trace_dir,
         max_traces=args.max_traces,
         mcp=mcp,
+        ui=ui,
     )
 
 
@@ -84,13 +85,15 @@ def add_parser(subparsers: Any) -> None:
     )
     add_server_arguments(p)
     p.add_argument("--mcp", action="store_true", help="also serve MCP (streamable HTTP) at /mcp (needs the mcp extra)")
+    p.add_argument("--ui", action="store_true",
+                   help="serve the trace viewer over the traces folder at /ui (loopback, no API keys; the view extra)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     try:
-        config = config_from_args(args, mcp=args.mcp)
+        config = config_from_args(args, mcp=args.mcp, ui=args.ui)
     except ValueError as exc:  # a budget flag out of range
         return fail(EXIT_USAGE, str(exc), prog="unbounded serve")
     return serve(config, log_level=args.log_level)
@@ -107,7 +110,9 @@ def serve(config: ServeConfig, *, log_level: str = "warning", prog: str = "unbou
     try:
         app = create_app(config)
     except ImportError as exc:
-        return fail(EXIT_MODEL, f"--mcp needs the mcp package ({exc.name} is missing): pip install 'unbounded[mcp]'",
+        extra = "view" if config.ui and exc.name in ("pygments", "starlette") else "mcp"
+        what = "--ui needs the viewer" if extra == "view" else "--mcp needs the mcp package"
+        return fail(EXIT_MODEL, f"{what} ({exc.name} is missing): pip install 'unbounded[{extra}]'",
                     prog=prog)  # fmt: skip
     except ConfigError as exc:
         return fail(EXIT_MODEL, str(exc), prog=prog)

@@ -42,7 +42,8 @@ class ServeConfig:
     and ``max_contexts`` bound the registered contexts (least recently used idle ones are evicted).
     ``trace_dir`` keeps every run's trace (default: a private temporary folder, newest ``max_traces``
     kept). ``grace_seconds``: how long past ``budget.max_seconds`` a run may take to end by itself
-    before it is cancelled.
+    before it is cancelled. ``ui`` serves the trace viewer over the traces folder at ``/ui``; it shows
+    every run's trace to whoever opens it, so it is refused on a server with API keys.
     """
 
     host: str = "127.0.0.1"
@@ -66,6 +67,7 @@ class ServeConfig:
     trace_dir: Path | None = None
     max_traces: int = 1000
     mcp: bool = False
+    ui: bool = False
     grace_seconds: float = 10.0
     keepalive_seconds: float = 15.0
 
@@ -75,6 +77,11 @@ class ServeConfig:
             raise ConfigError(
                 f"refusing to listen on {self.host} without an API key: anyone who can reach it could run models "
                 "and read the allowed folders. Give --api-key KEY (or UNBOUNDED_API_KEY), or bind 127.0.0.1"
+            )
+        if self.ui and self.api_keys:
+            raise ConfigError(
+                "--ui shows every run's trace to whoever opens it, so it runs only on a loopback server without "
+                "API keys; with keys, each client reads its own traces with GET /v1/traces/<id>"
             )
         for key in self.api_keys:
             if len(key) < 8 or any(c.isspace() for c in key):

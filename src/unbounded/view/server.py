@@ -1,7 +1,7 @@
 """The viewer as an ASGI app (Starlette): the page and a small JSON API over trace indexes.
 
 ``create_app(path)`` serves one trace file, or a bench folder (its results table and every trace
-it lists); mount it anywhere (``Mount("/ui", app=create_app(...))``): the page finds its API from
+it lists; a folder is listed again on each ``/api/info``, so traces written since appear); mount it anywhere (``Mount("/ui", app=create_app(...))``): the page finds its API from
 the path it was served under. Trace URLs carry a trace number and a node key, never a file path.
 """
 
@@ -84,6 +84,12 @@ def create_app(
         return endpoint
 
     def info(request: Request) -> Response:
+        nonlocal bench
+        if bench is not None:  # a folder is read again: runs still being written add traces and rows
+            try:
+                bench = BenchFolder.load(target, library)
+            except TraceFileError as exc:
+                return _JSON({"error": str(exc)}, status_code=410)
         return _JSON(
             {
                 "view": "bench" if bench is not None else "trace",

@@ -39,6 +39,8 @@ class MethodConfig:
     max_llm_calls: int = 200
     repl: str = "process"
     sub_model: Any = None
+    #: The RLM methods' prompt style (``auto``: by what the model declares; see ``unbounded.styles``).
+    prompt_style: str = "auto"
     trace_dir: str | None = None
     #: One item's trace file; overrides ``trace_dir`` (the bench runner names its traces itself).
     trace_file: str | None = None

@@ -44,6 +44,7 @@ async def _run(lm: LM, item: TaskItem, config: MethodConfig, *, sub_calls: bool)
         repl=config.repl,
         trace=_trace_path(config, item, method),
         sub_calls=sub_calls,
+        prompt_style=config.prompt_style,
     )
     result = await rlm.arun(user_prompt(item.question, item.answer_format), item.context)
     per_model: dict[str, Usage] = dict(result.usage or {})
