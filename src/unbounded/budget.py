@@ -179,10 +179,7 @@ class Ledger:
         raise BudgetExceeded(limit, f"budget exhausted: {limit} ({message})")
 
     def total_usage(self) -> Usage:
-        total = Usage(cost_usd=0.0)
-        for u in self.by_model.values():
-            total.add(u)
-        return total
+        return Usage.sum(self.by_model.values())
 
     def snapshot(self) -> dict[str, object]:
         return {

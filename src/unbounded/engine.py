@@ -9,6 +9,7 @@ kept in the window by ``history``, every model call is reserved and traced by ``
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 import warnings
@@ -286,6 +287,8 @@ class RLM:
                 error=error,
                 subcalls=run.subcalls,
                 value=node.value if node is not None else None,
+                compactions=run.compactions,
+                compaction_tokens_saved=run.compaction_tokens_saved,
             )
             tracer.emit(
                 "run_end",
@@ -490,6 +493,8 @@ class RLM:
             return
         messages[start:end] = [summary_message(summary, (end - start) // 2)]
         after = history_chars(messages)
+        node.compacted_tokens += max(0, before - after) // CHARS_PER_TOKEN
+        run.compactions += 1
         run.tracer.emit(
             "compaction", parent=node.id, turns=(end - start) // 2, ok=True,
             chars_before=before, chars_after=after,
@@ -526,6 +531,10 @@ class RLM:
             return None
         evidence = _evidence(seen)
         if not evidence:
+            return None
+        if _printed_verbatim(answer, evidence):
+            run.tracer.emit("check", parent=node.id, answer=answer, verdict="found",
+                            reason="the answer appears word for word in what the code printed", refused=False)  # fmt: skip
             return None
         prompt = CHECK_PROMPT.format(question=node.question, evidence=evidence, answer=answer[:1000])
         try:
@@ -574,6 +583,7 @@ class RLM:
         reserve = int(self.model_options.get("max_tokens") or 1024)
         if needs_compaction(messages, lm.context_window, reserve, self.compaction):
             await self._compact(run, node, messages)
+        run.compaction_tokens_saved += node.compacted_tokens
         trimmed = fit_history(messages, lm.context_window, reserve, head=node.head)
         on_text = _token_sink(run, node, purpose) if run.stream_tokens else None
         try:
@@ -607,8 +617,9 @@ Does what it printed support the proposed answer? Reply "yes" or "no", then a fe
 
 CHECK_REFUSAL = (
     "Note: a check of your answer {answer!r} against what your code printed says it is not supported: {reason}. "
-    "Look again at the places that answer the question (print them, or ask llm_query about them), then call "
-    "FINAL(answer). If the output does show your answer, call FINAL with it again."
+    "Look again at the places that answer the question: print them, or pass their text to llm_query together "
+    "with the question (llm_query sees only what you pass it), then call FINAL(answer). If the output does show "
+    "your answer, call FINAL with it again."
 )
 
 
@@ -626,6 +637,20 @@ def _evidence(seen: list[str]) -> str:
         parts.append(text)
         used += len(text)
     return "\n\n".join(reversed(parts))
+
+
+#: The shortest answer that counts as shown when it occurs in the output (shorter ones occur by chance).
+VERBATIM_MIN_CHARS = 4
+
+
+def _printed_verbatim(answer: str, evidence: str) -> bool:
+    """The answer is a name, path or phrase the code printed word for word (not a bare number, which
+    any output may hold by chance): the evidence shows it, so the sub-model is not asked. Measured on
+    the dev half of realqa, the 1.5B checker said "no" to such answers that were right."""
+    text = answer.strip().strip("`'\"").strip()
+    if len(text) < VERBATIM_MIN_CHARS or re.fullmatch(r"[-+]?[\d.,_ ]+", text):
+        return False
+    return re.search(rf"(?<![\w/.]){re.escape(text)}(?![\w/])", evidence, re.IGNORECASE) is not None
 
 
 def _verdict(reply: str) -> tuple[str, str]:

@@ -33,6 +33,10 @@ class RLMResult:
     #: The validated value of a typed answer (``output=``), else None.
     value: Any = None
     depth: int = 0
+    #: How often a history neared its window and older turns were summarised, and the input tokens
+    #: (estimated at 4 characters each) the summaries kept out of the root calls that followed.
+    compactions: int = 0
+    compaction_tokens_saved: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -45,10 +49,7 @@ class RLMResult:
 
     @property
     def total_usage(self) -> Usage:
-        total = Usage(cost_usd=0.0)
-        for u in self.usage.values():
-            total.add(u)
-        return total
+        return Usage.sum(self.usage.values())
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -20,6 +20,9 @@ class RunState:
     caller: ModelCaller
     batch_sem: asyncio.Semaphore
     subcalls: int = 0
+    #: Compactions of any RLM's history in this run, and the input tokens they kept out of root calls.
+    compactions: int = 0
+    compaction_tokens_saved: int = 0
     #: Stream the root's replies (``token`` events to the listeners): a caller of ``astream`` is watching.
     stream_tokens: bool = False
 
@@ -44,3 +47,6 @@ class Node:
     output: Any = None
     value: Any = None
     output_retries: int = 0
+    #: Tokens (estimated) that compactions removed from this RLM's history so far: each later root
+    #: call sends that many fewer.
+    compacted_tokens: int = 0

@@ -96,10 +96,7 @@ class JobResult:
 
     @property
     def total_usage(self) -> Usage:
-        total = Usage(cost_usd=0.0)
-        for u in self.usage.values():
-            total.add(u)
-        return total
+        return Usage.sum(self.usage.values())
 
     def to_dict(self) -> dict[str, Any]:
         return {

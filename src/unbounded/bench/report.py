@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MissingExtraError
-from .results import ResultRecord, latest, read_results, size_label
+from .results import ResultRecord, compaction_line, latest, read_results, size_label
 
 REPORT_FILE = "report.md"
 SCORE_PLOT = "score_vs_context.png"
@@ -473,6 +473,9 @@ def write_report(
     out = Path(out) if out is not None else Path(dirs[0])
     out.mkdir(parents=True, exist_ok=True)
     markdown = markdown_tables(cells, title)
+    compacted = compaction_line(latest(records))
+    if compacted:
+        markdown += f"\n## Compaction\n\n{compacted[0].upper()}{compacted[1:]}.\n"
     files: list[Path] = []
     if plots:
         models = _order((k[0] for k in cells), ())

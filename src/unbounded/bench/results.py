@@ -165,3 +165,17 @@ def size_label(tokens: int) -> str:
     if tokens >= 10_000:
         return f"{tokens / 1024:.0f}K"
     return str(tokens)
+
+
+def compaction_line(records: list[ResultRecord]) -> str | None:
+    """How much compaction saved over a run's records, or None when no history was compacted."""
+    compacted = [r for r in records if r.notes.get("compactions")]
+    if not compacted:
+        return None
+    saved = sum(int(r.notes.get("compaction_tokens_saved", 0)) for r in compacted)
+    sent = sum(r.input_tokens for r in compacted)
+    share = f" ({saved / (saved + sent):.0%} of what those items would have sent)" if saved + sent else ""
+    return (
+        f"compaction: {len(compacted)} of {len(records)} items compacted their history "
+        f"{sum(int(r.notes['compactions']) for r in compacted)} times, ~{saved:,} input tokens saved{share}"
+    )

@@ -39,6 +39,7 @@ from .results import (
     Key,
     ResultRecord,
     ResultsFile,
+    compaction_line,
     gold_value,
     latest,
     read_results,
@@ -371,11 +372,16 @@ def _clean_notes(notes: dict[str, Any]) -> dict[str, Any]:
 
 def _describe(record: ResultRecord) -> str:
     extra = f" ({record.error})" if record.error and record.failed else ""
+    compacted = record.notes.get("compactions")
+    if compacted:
+        saved = record.notes.get("compaction_tokens_saved", 0)
+        extra += f"  compacted {compacted}x, ~{saved:,} input tok saved"
     return (
         f"{record.task} {size_label(record.size_tokens)} {record.method:<10} {record.item_id}: "
         f"score {record.score:.2f}  {record.status}  {record.seconds:.1f}s  "
         f"{record.calls} calls  {record.input_tokens + record.output_tokens:,} tok{extra}"
     )
+
 
 
 async def arun_bench(config: BenchConfig) -> RunSummary:
@@ -471,6 +477,9 @@ async def arun_bench(config: BenchConfig) -> RunSummary:
             f"bench: {summary.done} results written to {results.path} "
             f"({summary.errors} failed, {skipped} skipped) in {summary.seconds:.0f} s"
         )
+        line = compaction_line(summary.records)
+        if line:
+            console.print(f"bench: {line}", highlight=False, markup=False)
     return summary
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -55,6 +55,14 @@ class Usage:
             self.cost_usd = None
         else:
             self.cost_usd += other.cost_usd
+
+    @classmethod
+    def sum(cls, usages: Iterable[Usage]) -> Usage:
+        """One usage for many (unknown cost if any cost is unknown)."""
+        total = cls()
+        for u in usages:
+            total.add(u)
+        return total
 
     @property
     def total_tokens(self) -> int:

@@ -24,13 +24,6 @@ def _trace_path(config: MethodConfig, item: TaskItem, method: str) -> str | None
     return os.path.join(config.trace_dir, f"{item.id}.{method}.jsonl")
 
 
-def _total_usage(per_model: dict[str, Usage]) -> Usage:
-    total = Usage()
-    for usage in per_model.values():
-        total.add(usage)
-    return total
-
-
 async def _run(lm: LM, item: TaskItem, config: MethodConfig, *, sub_calls: bool) -> MethodResult:
     from ... import RLM, Budget  # lazy: the engine is optional for the rest of the bench
 
@@ -48,15 +41,18 @@ async def _run(lm: LM, item: TaskItem, config: MethodConfig, *, sub_calls: bool)
     )
     result = await rlm.arun(user_prompt(item.question, item.answer_format), item.context)
     per_model: dict[str, Usage] = dict(result.usage or {})
-    usage = _total_usage(per_model)
+    usage = Usage.sum(per_model.values())
     notes: dict[str, Any] = {
         "iterations": result.iterations,
         "trace_path": None if result.trace_path is None else str(result.trace_path),
         "usage_by_model": {name: u.to_dict() for name, u in per_model.items()},
         "engine_elapsed": result.elapsed,
-        "subcalls": getattr(result, "subcalls", None),
-        "error": getattr(result, "error", None),
+        "subcalls": result.subcalls,
+        "error": result.error,
     }
+    if result.compactions:
+        notes["compactions"] = result.compactions
+        notes["compaction_tokens_saved"] = result.compaction_tokens_saved
     return MethodResult(
         method=method,
         answer=result.answer,

@@ -1,0 +1,92 @@
+"""The answer check of the guided style: one sub-call asks whether the printed output supports a
+final answer; at most one refusal per RLM, never a loop; every check is a trace event."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import code
+from unbounded import RLM
+from unbounded.errors import ModelError
+from unbounded.models import Message, ScriptedLM
+from unbounded.trace import read_trace
+
+CONTEXT = {"net/config.py": "DEFAULT_PORT = 9020\n", "net/other.py": "x = 1\n"}
+QUESTION = "Which file sets the default port, and to what?"
+
+
+def root(answer: str) -> ScriptedLM:
+    """Prints the file that holds the answer, then answers; answers again when sent back."""
+
+    def reply(messages: list[Message]) -> str:
+        if not any("PRINTED" in m.content for m in messages if m.role == "user"):  # the prompt has examples
+            return code("print('PRINTED net/config.py:', context['net/config.py'])")
+        return code(f"FINAL({answer!r})")
+
+    return ScriptedLM(reply, name="root")
+
+
+def checks(trace: Path) -> list[dict]:
+    return [e.data for e in read_trace(trace) if e.type == "check"]
+
+
+def check_calls(sub: ScriptedLM) -> list[list[Message]]:
+    return [c for c in sub.calls if "Does what it printed support the proposed answer?" in c[-1].content]
+
+
+def run(tmp_path: Path, answer: str, sub: ScriptedLM) -> tuple[object, ScriptedLM, Path]:
+    trace = tmp_path / "t.jsonl"
+    lm = root(answer)
+    rlm = RLM(model=lm, sub_model=sub, repl="inprocess", prompt_style="guided", trace=trace)
+    return rlm.run(QUESTION, CONTEXT), lm, trace
+
+
+def test_a_refused_answer_is_sent_back_once_then_taken(tmp_path: Path) -> None:
+    sub = ScriptedLM(["no, the output shows a different port"], name="sub")
+    result, lm, trace = run(tmp_path, "9021", sub)
+    assert (result.status, result.answer) == ("final", "9021"), "the second answer is taken: no loop"
+    assert len(check_calls(sub)) == 1
+    assert [(c["verdict"], c["refused"]) for c in checks(trace)] == [("no", True)]
+    sent_back = [m.content for m in lm.calls[-1] if m.role == "user"][-1]
+    assert "not supported: the output shows a different port" in sent_back
+    assert "llm_query sees only what you pass it" in sent_back
+
+
+def test_a_supported_answer_is_taken_at_once(tmp_path: Path) -> None:
+    sub = ScriptedLM(["yes, DEFAULT_PORT = 9020 is printed"], name="sub")
+    result, lm, trace = run(tmp_path, "9020", sub)
+    assert (result.status, result.answer) == ("final", "9020")
+    assert len(check_calls(sub)) == 1 and len(lm.calls) == 2
+    assert [c["verdict"] for c in checks(trace)] == ["yes"]
+
+
+def test_an_answer_printed_word_for_word_needs_no_sub_call(tmp_path: Path) -> None:
+    """A small checker said "no" to right answers it could see (a file path the code printed)."""
+    sub = ScriptedLM(["no"], name="sub")
+    result, lm, trace = run(tmp_path, "net/config.py", sub)
+    assert (result.status, result.answer) == ("final", "net/config.py")
+    assert check_calls(sub) == [] and len(lm.calls) == 2
+    assert [(c["verdict"], c["refused"]) for c in checks(trace)] == [("found", False)]
+
+
+def test_a_bare_number_in_the_output_is_still_checked(tmp_path: Path) -> None:
+    """Numbers occur in any output by chance: "1" is printed (x = 1) but is no evidence."""
+    sub = ScriptedLM(["no, 1 is not the port"], name="sub")
+    result, _, trace = run(tmp_path, "1", sub)
+    assert [c["verdict"] for c in checks(trace)] == ["no"] and len(check_calls(sub)) == 1
+    assert result.answer == "1"
+
+
+def test_part_of_a_longer_name_is_not_word_for_word(tmp_path: Path) -> None:
+    sub = ScriptedLM(["no, config.py is not the whole path"], name="sub")
+    _, _, trace = run(tmp_path, "config.py", sub)  # printed only inside "net/config.py"
+    assert checks(trace)[0]["verdict"] == "no"
+
+
+def test_a_check_that_cannot_run_never_blocks_the_answer(tmp_path: Path) -> None:
+    def fail(messages: list[Message]) -> str:
+        raise ModelError("the sub-model is down", kind="server")
+
+    result, _, trace = run(tmp_path, "9020", ScriptedLM(fail, name="sub"))
+    assert (result.status, result.answer) == ("final", "9020")
+    assert [(c["verdict"], c["refused"]) for c in checks(trace)] == [("unchecked", False)]
