@@ -7,6 +7,7 @@ from pathlib import Path
 
 from conftest import code
 from unbounded import RLM
+from unbounded.engine import _printed_verbatim
 from unbounded.errors import ModelError
 from unbounded.models import Message, ScriptedLM
 from unbounded.trace import read_trace
@@ -67,6 +68,20 @@ def test_an_answer_printed_word_for_word_needs_no_sub_call(tmp_path: Path) -> No
     assert (result.status, result.answer) == ("final", "net/config.py")
     assert check_calls(sub) == [] and len(lm.calls) == 2
     assert [(c["verdict"], c["refused"]) for c in checks(trace)] == [("found", False)]
+
+
+def test_a_path_and_line_printed_with_other_separators_is_word_for_word() -> None:
+    """``search`` prints ``key line text``; the answer asked for is ``key:line``."""
+    assert _printed_verbatim("urllib/parse.py:43", "urllib/parse.py 43    \"urlsplit\",")
+    assert not _printed_verbatim("urllib/parse.py:43", "urllib/parse.py 431")
+    assert not _printed_verbatim("parse.py", "urllib/parse.py 43")
+
+
+def test_a_non_answer_is_never_taken_as_printed() -> None:
+    """llm_map prints "not stated" for a piece that does not answer; a root once answered that."""
+    printed = "[('multiprocessing/managers.py', 'Answer: not stated')]"
+    assert not _printed_verbatim("not stated", printed)
+    assert not _printed_verbatim("Unknown", "unknown")
 
 
 def test_a_bare_number_in_the_output_is_still_checked(tmp_path: Path) -> None:

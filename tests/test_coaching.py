@@ -48,3 +48,19 @@ def test_the_note_names_copied_and_suggested_words() -> None:
     assert note is not None and "'Rhodes'" in note and "such as 'Zorbel'" in note
     bare = example_echo_note(['grep("Rhodes")'], "what does it say?")
     assert bare is not None and bare.endswith("of THIS question.")
+
+
+def test_the_guided_style_notices_its_own_examples_names() -> None:
+    """Sent back by the answer check, a 1.5B root asked llm_query the example's question (about
+    `quote_rate`) instead of its own, and answered with the made-up path the sub-model gave."""
+    from unbounded.guided import GuidedStyle
+    from unbounded.guided_examples import EXAMPLE_NAMES
+
+    assert "quote_rate" in EXAMPLE_NAMES and "def" not in EXAMPLE_NAMES
+    question = "Which source file holds the definition of the function `urlsplit`?"
+    copied = ['llm_query("Which file defines the function `quote_rate`, and on which line?")']
+    (note,) = GuidedStyle().turn_notes(copied, question, [])
+    assert "'quote_rate'" in note and "'urlsplit'" in note
+    assert GuidedStyle().turn_notes(['print(definitions("urlsplit"))'], question, []) == []
+    own = "Where is `quote_rate` defined?"  # the question's own name is no echo
+    assert GuidedStyle().turn_notes(['print(definitions("quote_rate"))'], own, []) == []

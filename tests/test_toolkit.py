@@ -133,6 +133,16 @@ def test_a_long_definition_is_read_as_an_outline_with_the_constants_it_uses() ->
     assert abridge("x = 1", 100) == "x = 1"
 
 
+def test_an_outline_puts_class_settings_before_the_methods() -> None:
+    """A class that sets a default after its methods (``protocol_version`` in http.server) kept it only
+    at the end of its outline, where a cut to the sub-model's window dropped it."""
+    body = "\n".join(f"    def method_{i}(self):\n        return {i}\n" for i in range(200))
+    source = f'class Handler:\n    """Handles."""\n    early = 1\n{body}\n    protocol = "P/1.0"\n'
+    outline = abridge(source, 600)
+    assert outline.splitlines()[:4] == ["class Handler:", '    """Handles."""', "    early = 1", '    protocol = "P/1.0"']
+    assert "    def method_0(self):" in outline and len(outline) <= 600
+
+
 def test_parse_records_reads_field_value_stanzas() -> None:
     text = "Package: a\nEssential: yes\nDescription: first\n more\n .\n end\n\nPackage: b\nPriority: required\n\n"
     recs = namespace(text)["parse_records"]()

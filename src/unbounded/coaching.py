@@ -24,11 +24,16 @@ _SENTENCE_START = re.compile(r"(^|[.!?:]\s+|\n\s*)$")
 _NOT_SUBJECTS = frozenset({"answer", "question", "context"})
 
 
-def echoed_example_terms(code_blocks: list[str], question: str) -> list[str]:
-    """The worked example's search terms that appear in the code but not in the question."""
-    code = "\n".join(code_blocks).lower()
+def echoed_example_terms(
+    code_blocks: list[str], question: str, terms: tuple[str, ...] = EXAMPLE_TERMS, *, whole_words: bool = False
+) -> list[str]:
+    """The worked example's terms that appear in the code but not in the question (``whole_words``:
+    only where they stand as whole identifiers, matched case by case)."""
+    code = "\n".join(code_blocks)
     asked = question.lower()
-    return [t for t in EXAMPLE_TERMS if t.lower() in code and t.lower() not in asked]
+    if whole_words:
+        return [t for t in terms if re.search(rf"(?<!\w){re.escape(t)}(?!\w)", code) and t.lower() not in asked]
+    return [t for t in terms if t.lower() in code.lower() and t.lower() not in asked]
 
 
 def distinctive_terms(question: str, limit: int = 4) -> list[str]:
@@ -55,9 +60,11 @@ def distinctive_terms(question: str, limit: int = 4) -> list[str]:
     return found
 
 
-def example_echo_note(code_blocks: list[str], question: str) -> str | None:
+def example_echo_note(
+    code_blocks: list[str], question: str, terms: tuple[str, ...] = EXAMPLE_TERMS, *, whole_words: bool = False
+) -> str | None:
     """The note for a reply that searched the example's words, or None."""
-    copied = echoed_example_terms(code_blocks, question)
+    copied = echoed_example_terms(code_blocks, question, terms, whole_words=whole_words)
     if not copied:
         return None
     own = distinctive_terms(question)

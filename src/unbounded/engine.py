@@ -645,12 +645,20 @@ VERBATIM_MIN_CHARS = 4
 
 def _printed_verbatim(answer: str, evidence: str) -> bool:
     """The answer is a name, path or phrase the code printed word for word (not a bare number, which
-    any output may hold by chance): the evidence shows it, so the sub-model is not asked. Measured on
-    the dev half of realqa, the 1.5B checker said "no" to such answers that were right."""
+    any output may hold by chance; spaces, colons and commas between the words may differ): the
+    evidence shows it, so the sub-model is not asked. On the dev half of realqa the 1.5B checker said
+    "no" to such answers that were right."""
     text = answer.strip().strip("`'\"").strip()
-    if len(text) < VERBATIM_MIN_CHARS or re.fullmatch(r"[-+]?[\d.,_ ]+", text):
+    if len(text) < VERBATIM_MIN_CHARS or re.fullmatch(r"[-+]?[\d.,_ ]+", text) or _NON_ANSWER.fullmatch(text):
         return False
-    return re.search(rf"(?<![\w/.]){re.escape(text)}(?![\w/])", evidence, re.IGNORECASE) is not None
+    # Separators may differ: ``path:line`` is often printed as ``path line``.
+    words = _SEPARATORS.join(re.escape(w) for w in re.split(_SEPARATORS, text) if w)
+    return re.search(rf"(?<![\w/.]){words}(?![\w/])", evidence, re.IGNORECASE) is not None
+
+
+_SEPARATORS = r"[\s:,]+"
+#: What a reading that found nothing says (``llm_map``'s "not stated" among them): never evidence.
+_NON_ANSWER = re.compile(r"(answer:\s*)?(not stated|not found|unknown|none|n/?a|no answer|not given)\.?", re.IGNORECASE)
 
 
 def _verdict(reply: str) -> tuple[str, str]:

@@ -15,8 +15,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from .coaching import example_echo_note
 from .context import ContextInfo
-from .guided_examples import Example, example_for
+from .guided_examples import EXAMPLE_NAMES, Example, example_for
 from .models.base import Message
 from .prompts import PromptConfig, compact_context_description, compact_first_user_message, tool_docs
 from .repl.base import ToolSpec
@@ -150,6 +151,9 @@ class GuidedStyle(CompactStyle):
         return msgs
 
     def turn_notes(self, code_blocks: list[str], question: str, previous_code: list[str]) -> list[str]:
+        echo = example_echo_note(code_blocks, question, EXAMPLE_NAMES, whole_words=True)
+        if echo is not None:
+            return [echo]
         if code_blocks == previous_code:
             return ["Note: this is the same code as your previous reply, so it printed the same. Write different "
                     "code, or call FINAL(answer) if the output above shows the answer."]  # fmt: skip

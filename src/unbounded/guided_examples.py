@@ -10,6 +10,7 @@ sub-model where reading is needed), reduce in code, answer in the asked format.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -350,3 +351,19 @@ def example_for(shape: Shape, kind: ContextKind, variant: str | None = None) -> 
     if variant is not None and (shape, kind, variant) in EXAMPLES:
         return EXAMPLES[(shape, kind, variant)]
     return EXAMPLES.get(key) or EXAMPLES[FALLBACK.get(key, (S.VALUE, kind))]
+
+
+def _names_in(example: Example) -> set[str]:
+    """The names an example's question quotes and its code searches for."""
+    names = set(re.findall(r"`([A-Za-z_][\w.]*)`", example.question))
+    for code, _ in example.turns:
+        names.update(re.findall(r"(?:definitions|search|read|bases_of|count_lines)\(\s*[\"']([^\"']{3,60})[\"']", code))
+    return names
+
+
+#: Names made up for the examples (``quote_rate``, ``RetryPolicy``): in a reply's code, a sign that the
+#: model copied an example instead of writing for its own question. Plain lowercase words (``def``,
+#: ``json``) are left out: real code uses them too.
+EXAMPLE_NAMES: tuple[str, ...] = tuple(
+    sorted(n for ex in EXAMPLES.values() for n in _names_in(ex) if "_" in n or any(c.isupper() for c in n))
+)

@@ -55,7 +55,7 @@ class Definition(namedtuple("Definition", "key line end_line kind name qualname 
     def brief(self, limit: int = 6000) -> str:
         """What a reader needs of this definition in at most ``limit`` characters: the source, or when it
         is longer an outline of it (docstrings left out, each method reduced to its signature,
-        class-level statements kept: where defaults usually are), followed by the module-level
+        class-level statements kept and put first: where defaults usually are), followed by the module-level
         constants of its file that it names (``limit=_DEFAULT_LIMIT`` → ``_DEFAULT_LIMIT = 2 ** 16``),
         their values worked out where they are plain arithmetic."""
         text = abridge(self.source, limit)
@@ -270,8 +270,14 @@ def abridge(source: str, limit: int = 6000) -> str:
         first = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
         return lines[first - 1 : max(first, body_start - 1)]
 
+    def defines(node: ast.stmt) -> bool:
+        return isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+
     def walk(body: list[ast.stmt], depth: int) -> None:
-        for i, node in enumerate(body):
+        # Plain statements (assignments: the defaults) before the defs, so a cut outline keeps them
+        # even when the class sets them after its methods.
+        ordered = sorted(enumerate(body), key=lambda pair: (pair[0] > 0 and defines(pair[1]), pair[0]))
+        for i, node in ordered:
             if i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
                 doc = str(node.value.value).strip().splitlines()
                 if doc:
