@@ -67,3 +67,13 @@ def test_the_viewer_page_opens_a_run_in_a_real_browser(tmp_path: Path) -> None:
         page.wait_for_selector("[data-viewer][data-ready]", timeout=15_000)
         page.wait_for_selector('[role="treeitem"]', timeout=15_000)
         assert "What does the browser see?" in (page.text_content("body") or "")
+
+
+def test_a_missing_viewer_names_its_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from unbounded.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "unbounded.view.server", None)  # as if the view extra were absent
+    with pytest.raises(MissingExtraError, match=r"--ui needs the viewer .*pip install 'unbounded\[view\]'"):
+        create_app(config(answering("FINAL('ok')"), trace_dir=tmp_path / "traces", ui=True))

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,6 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
+from ..errors import MissingExtraError
 from . import openai_format as fmt
 from .bodies import BodyLimit, read_json
 from .chat import context_value, parse_chat
@@ -264,6 +265,15 @@ KNOWN_ROUTES = frozenset({"/v1/chat/completions", "/v1/models", "/v1/contexts", 
 
 
 # -- the app --------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _extra(flag: str, what: str, extra: str) -> Iterator[None]:
+    """An optional part's import: a missing module becomes a MissingExtraError that names the extra."""
+    try:
+        yield
+    except ImportError as exc:
+        raise MissingExtraError(f"{flag} needs {what} ({exc.name} is missing): pip install 'unbounded[{extra}]'") from exc
+
+
 def create_app(config: ServeConfig, *, service: Service | None = None) -> ASGIApp:
     """The server for ``config`` (checked: ``ConfigError`` for unsafe or unusable settings)."""
     service = service or Service(config)
@@ -280,13 +290,15 @@ def create_app(config: ServeConfig, *, service: Service | None = None) -> ASGIAp
     ]
     mcp_server = None
     if config.mcp:
-        from .mcp_server import build_mcp, http_routes
+        with _extra("--mcp", "the mcp package", "mcp"):
+            from .mcp_server import build_mcp, http_routes
 
         mcp_server = build_mcp(service, owner=lambda headers: service.keys.owner_of_headers(headers))
         routes.extend(http_routes(mcp_server, host=config.host))
 
     if config.ui:
-        from ..view.server import create_app as viewer_app
+        with _extra("--ui", "the viewer", "view"):
+            from ..view.server import create_app as viewer_app
 
         routes.append(Mount("/ui", app=viewer_app(service.traces.folder)))
 

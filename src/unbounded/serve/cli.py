@@ -109,12 +109,7 @@ def serve(config: ServeConfig, *, log_level: str = "warning", prog: str = "unbou
         return fail(EXIT_MODEL, f"the server needs {exc.name}: pip install 'unbounded[serve]'", prog=prog)
     try:
         app = create_app(config)
-    except ImportError as exc:
-        extra = "view" if config.ui and exc.name in ("pygments", "starlette") else "mcp"
-        what = "--ui needs the viewer" if extra == "view" else "--mcp needs the mcp package"
-        return fail(EXIT_MODEL, f"{what} ({exc.name} is missing): pip install 'unbounded[{extra}]'",
-                    prog=prog)  # fmt: skip
-    except ConfigError as exc:
+    except ConfigError as exc:  # a missing extra (MissingExtraError names it) among them
         return fail(EXIT_MODEL, str(exc), prog=prog)
     try:
         sock = bind(config.host, config.port)
