@@ -60,13 +60,11 @@ def known_methods() -> list[str]:
 
 def is_known_method(name: str) -> bool:
     """A method by name, or an RLM method with a prompt style (``rlm:compact``)."""
-    if name in known_methods():
-        return True
     try:
-        split_method(name)
+        base, _ = split_method(name)
     except ValueError:
         return False
-    return ":" in name
+    return base in known_methods()
 
 
 @dataclass(slots=True)
@@ -272,8 +270,8 @@ MethodRunner = Callable[[LM, TaskItem, MethodConfig], Awaitable[MethodResult]]
 
 
 def _method_runner(name: str, config: BenchConfig, models: _Models) -> MethodRunner:
-    if name in METHODS or ":" in name:
-        base, style = split_method(name)
+    base, style = split_method(name)
+    if base in METHODS:
         method = METHODS[base]
         return lambda lm, item, cfg: method(lm, item, styled_config(cfg, style))
     if name == "rlms":
@@ -298,7 +296,7 @@ async def run_unit(
     traces.mkdir(parents=True, exist_ok=True)
     trace_path = traces / trace_name(unit, config.seed)
     trace_path.unlink(missing_ok=True)  # a retried item starts a fresh story
-    is_rlm = unit.method != "rlms" and split_method(unit.method)[0] in RLM_METHODS
+    is_rlm = split_method(unit.method)[0] in RLM_METHODS
     label = f"{unit.method} {item.id}"
     root = ItemLM(models.root, None if is_rlm else trace_path, label=label)
     sub = ItemLM(models.sub, None, label=label) if (is_rlm and models.sub is not None) else None
@@ -381,7 +379,6 @@ def _describe(record: ResultRecord) -> str:
         f"score {record.score:.2f}  {record.status}  {record.seconds:.1f}s  "
         f"{record.calls} calls  {record.input_tokens + record.output_tokens:,} tok{extra}"
     )
-
 
 
 async def arun_bench(config: BenchConfig) -> RunSummary:
