@@ -292,6 +292,29 @@ def test_unknown_model_exits_5(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert code == 5 and "unknown model" in capsys.readouterr().err
 
 
+def test_ray_options_that_cannot_work_are_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["run", "--task", "niah", "--out", str(tmp_path / "o"), "--no-progress", "--ray"]
+    assert bench_main([*base, "--methods", "rlm,rlms"]) == 2
+    assert "rlms method starts its own model server" in capsys.readouterr().err
+    assert bench_main([*base, "--ray-cpus-per-worker", "-1"]) == 2
+    assert "CPUs per Ray worker" in capsys.readouterr().err
+    lm = ScriptedLM(["x"])
+    with pytest.raises(ValueError, match="spec strings"):
+        BenchConfig(tasks=["niah"], sizes=[2048], methods=["rlm"], model=lm, out=tmp_path, ray="auto").validate()
+    assert not (tmp_path / "o").exists()
+
+
+def test_bench_on_ray_without_ray_installed_names_the_extra(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    code = bench_main(["run", "--task", "niah", "--out", str(tmp_path), "--no-progress", "--ray"])
+    err = capsys.readouterr().err
+    assert code == 5 and "pip install 'unbounded[ray]'" in err
+
+
 @pytest.mark.parametrize(
     ("text", "tokens", "label"),
     [("8k", 8192, "8K"), ("32K", 32768, "32K"), ("1m", 1048576, "1M"), ("4M", 4194304, "4M"), ("5000", 5000, "5000")],

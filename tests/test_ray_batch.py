@@ -24,6 +24,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'unbounded[ray]' to run the Ray tests")
 from ray.cluster_utils import Cluster  # noqa: E402
 
+from ray_cluster import NODE, running_cluster  # noqa: E402
 from unbounded.batch import JobDefaults, run_batch  # noqa: E402
 from unbounded.budget import Budget  # noqa: E402
 from unbounded.trace import read_trace  # noqa: E402
@@ -31,10 +32,6 @@ from unbounded.trace import read_trace  # noqa: E402
 pytestmark = pytest.mark.ray
 
 ROOT = Path(__file__).resolve().parents[1]
-MB = 1024 * 1024
-NODE = {"num_cpus": 2, "object_store_memory": 100 * MB}
-#: Fast failure detection, so a removed node's tasks are retried within seconds.
-FAST_HEALTH = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 500, "health_check_failure_threshold": 4}
 
 KEY = """c = context
 if isinstance(c, str):
@@ -78,24 +75,8 @@ def attempts(marks: Path) -> dict[str, dict[int, str]]:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    c = Cluster(
-        initialize_head=True,
-        head_node_args={
-            "num_cpus": 0,
-            "object_store_memory": 100 * MB,
-            "include_dashboard": False,
-            "_system_config": FAST_HEALTH,
-        },
-    )
-    for _ in range(2):
-        c.add_node(**NODE)
-    c.wait_for_nodes()
-    ray.init(address=c.address, log_to_driver=False)
-    try:
+    with running_cluster() as c:
         yield c
-    finally:
-        ray.shutdown()
-        c.shutdown()
 
 
 def worker_nodes(c: Cluster) -> list[Any]:

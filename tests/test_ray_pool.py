@@ -24,6 +24,7 @@ from hypothesis import strategies as st  # noqa: E402
 from ray import cloudpickle  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
+from ray_cluster import NODE, running_cluster  # noqa: E402
 from unbounded import RLM, Budget  # noqa: E402
 from unbounded.batch import JobDefaults, RayModelPool, run_batch  # noqa: E402
 from unbounded.batch.errors import PoolError  # noqa: E402
@@ -36,10 +37,6 @@ from unbounded.trace import Tracer  # noqa: E402
 pytestmark = pytest.mark.ray
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-MB = 1024 * 1024
-NODE = {"num_cpus": 2, "object_store_memory": 100 * MB}
-#: Fast failure detection, so a lost node's actors are known dead within seconds.
-FAST_HEALTH = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 500, "health_check_failure_threshold": 4}
 PRICE = (1.0, 2.0, 0.0)  # USD per million input / output / cached tokens
 
 
@@ -65,24 +62,8 @@ def code(src: str) -> str:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    c = Cluster(
-        initialize_head=True,
-        head_node_args={
-            "num_cpus": 0,
-            "object_store_memory": 100 * MB,
-            "include_dashboard": False,
-            "_system_config": FAST_HEALTH,
-        },
-    )
-    for _ in range(2):
-        c.add_node(**NODE)
-    c.wait_for_nodes()
-    ray.init(address=c.address, log_to_driver=False)
-    try:
+    with running_cluster() as c:
         yield c
-    finally:
-        ray.shutdown()
-        c.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -79,7 +79,29 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=5, help="items per task and size (default 5)")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="results folder (created; reused to resume)")
-    p.add_argument("--jobs", type=int, default=None, help="items at once (default 1 for local/ models, else 8)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="items at once (default 1 for local/ models, else 8; with --ray, the number of Ray workers, "
+        "by default the cluster's CPUs / --ray-cpus-per-worker)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="ADDRESS",
+        help="run the items on Ray workers: auto (the cluster this machine is in; the default when the "
+        "flag has no value), local (a private one-node Ray) or a cluster address host:6379",
+    )
+    p.add_argument(
+        "--ray-cpus-per-worker",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="CPUs each Ray worker holds (default 1; a local model wants a node's cores)",
+    )
     p.add_argument(
         "--no-cache", dest="cache", action="store_false", help="do not cache model responses in OUT/cache.sqlite"
     )
@@ -161,6 +183,8 @@ def run_args(args: argparse.Namespace) -> int:
         retry_errors=args.retry_errors,
         progress=args.progress,
         verbose=args.verbose,
+        ray=args.ray,
+        ray_cpus_per_worker=args.ray_cpus_per_worker,
     )
     try:
         config.validate()

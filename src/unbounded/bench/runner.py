@@ -72,9 +72,11 @@ class BenchConfig:
     """What ``bench run`` does. ``model``/``sub_model`` are spec strings (or LM instances in tests).
 
     ``jobs`` bounds how many items run at once (None: 1 for ``local/`` models, which run one call
-    at a time anyway, else 8). ``model_options`` go to ``resolve_model`` (e.g. ``n_ctx`` for local
+    at a time anyway, else 8; with ``ray``, the number of Ray workers, by default the cluster's
+    CPUs / ``ray_cpus_per_worker``). ``model_options`` go to ``resolve_model`` (e.g. ``n_ctx`` for local
     models, ``base_url`` for OpenAI-compatible servers). ``rlms_options`` configure the ``rlms``
-    comparison method (see ``unbounded.bench.rlms_method``).
+    comparison method (see ``unbounded.bench.rlms_method``). ``ray`` (``"auto"``, ``"local"`` or
+    a cluster address) runs the units on Ray workers (see ``unbounded.bench.ray_bench``).
     """
 
     tasks: list[str]
@@ -98,6 +100,8 @@ class BenchConfig:
     retry_errors: bool = False
     progress: bool = True
     verbose: bool = True
+    ray: str | None = None
+    ray_cpus_per_worker: float = 1.0
 
     def validate(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS]
@@ -117,6 +121,18 @@ class BenchConfig:
             raise ValueError("jobs must be at least 1")
         if self.timeout_per_item is not None and self.timeout_per_item <= 0:
             raise ValueError("timeout per item must be positive")
+        if self.ray is not None:
+            self._validate_ray()
+
+    def _validate_ray(self) -> None:
+        if not isinstance(self.model, str) or not (self.sub_model is None or isinstance(self.sub_model, str)):
+            raise ValueError("with --ray the model and sub-model must be spec strings (workers build their own)")
+        if any(split_method(m)[0] in EXTRA_METHODS for m in self.methods):
+            raise ValueError(
+                "the rlms method starts its own model server next to the bench process; run it without --ray"
+            )
+        if self.ray_cpus_per_worker < 0:
+            raise ValueError("CPUs per Ray worker must be >= 0")
 
     @property
     def model_name(self) -> str:
@@ -179,11 +195,15 @@ class RunSummary:
 class _Groups:
     """Items per (task, size), generated on first use (in a thread) and freed after the last unit."""
 
-    def __init__(self, config: BenchConfig, pending: dict[tuple[str, int], int]) -> None:
+    def __init__(
+        self, config: BenchConfig, pending: dict[tuple[str, int], int], put: Callable[[Any], Any] | None = None
+    ) -> None:
         self.config = config
         self.pending = dict(pending)
         self.items: dict[tuple[str, int], list[TaskItem]] = {}
+        self.refs: dict[tuple[str, int], list[Any]] = {}  # with ``put``: each item in the object store, once
         self.locks: dict[tuple[str, int], asyncio.Lock] = {}
+        self.put = put
 
     async def get(self, task: str, size: int) -> list[TaskItem]:
         key = (task, size)
@@ -195,6 +215,8 @@ class _Groups:
                 if [i.id for i in items] != expected:  # resuming relies on ids known before generating
                     raise RuntimeError(f"{task} generated ids {[i.id for i in items]}, expected {expected}")
                 self.items[key] = items
+                if self.put is not None:
+                    self.refs[key] = [self.put(i) for i in items]
             return self.items[key]
 
     def release(self, task: str, size: int) -> None:
@@ -202,6 +224,7 @@ class _Groups:
         self.pending[key] -= 1
         if self.pending[key] <= 0:
             self.items.pop(key, None)
+            self.refs.pop(key, None)
 
 
 def item_ids(config: BenchConfig) -> dict[tuple[str, int], list[str]]:
@@ -238,11 +261,11 @@ def trace_name(unit: Unit, seed: int) -> str:
 class _Models:
     """The shared model (and sub-model) behind the cache, built once per run."""
 
-    def __init__(self, config: BenchConfig) -> None:
+    def __init__(self, config: BenchConfig, *, cache_path: Path | None = None) -> None:
         self.config = config
         raw = resolve_model(config.model, **config.model_options)
         self.raw = raw
-        cache_path = config.out / CACHE_FILE
+        cache_path = cache_path or config.out / CACHE_FILE
         self.root: Any = BenchCache(raw, cache_path) if config.cache else raw
         sub_raw: Any = None
         if config.sub_model is not None:
@@ -309,21 +332,7 @@ async def run_unit(
         sub_model=sub,
         trace_file=str(trace_path) if is_rlm or unit.method == "rlms" else None,
     )
-    base = ResultRecord(
-        task=unit.task,
-        size_tokens=unit.size_tokens,
-        method=unit.method,
-        item_id=item.id,
-        model=config.model_name,
-        score=0.0,
-        answer=None,
-        gold=gold_value(item.answer),
-        status="error",
-        seconds=0.0,
-        context_tokens=item.size_tokens,
-        seed=config.seed,
-        trace=str(trace_path.relative_to(config.out)),
-    )
+    base = base_record(unit, item, config)
     started = time.perf_counter()
     try:
         coro = runner(root, item, method_config)
@@ -362,6 +371,25 @@ async def run_unit(
     return base
 
 
+def base_record(unit: Unit, item: TaskItem, config: BenchConfig) -> ResultRecord:
+    """The record of ``unit`` before it ran: what it is, the gold answer, status ``error``."""
+    return ResultRecord(
+        task=unit.task,
+        size_tokens=unit.size_tokens,
+        method=unit.method,
+        item_id=item.id,
+        model=config.model_name,
+        score=0.0,
+        answer=None,
+        gold=gold_value(item.answer),
+        status="error",
+        seconds=0.0,
+        context_tokens=item.size_tokens,
+        seed=config.seed,
+        trace=f"{TRACES_DIR}/{trace_name(unit, config.seed)}",
+    )
+
+
 def _clean_notes(notes: dict[str, Any]) -> dict[str, Any]:
     """Notes as JSON-safe values, without what the record already holds elsewhere."""
     out = {k: v for k, v in notes.items() if k not in ("trace_path", "error")}
@@ -395,6 +423,10 @@ async def arun_bench(config: BenchConfig) -> RunSummary:
     )
 
     config.validate()
+    if config.ray is not None:
+        from ..batch.ray_support import import_ray
+
+        import_ray()  # fail now, naming the install command, before anything is written
     config.out.mkdir(parents=True, exist_ok=True)
     results = ResultsFile(config.out / RESULTS_FILE)
     existing = latest(read_results(results.path))
@@ -409,20 +441,28 @@ async def arun_bench(config: BenchConfig) -> RunSummary:
             console.print(f"bench: nothing to do, all {skipped} results are in {results.path}")
         return summary
 
-    models = _Models(config)
-    try:
-        runners = {m: _method_runner(m, config, models) for m in config.methods}
-    except BaseException:
-        await models.aclose()
-        raise
+    models: _Models | None = None
+    workers: Any = None
+    runners: dict[str, MethodRunner] = {}
+    if config.ray is not None:
+        from .ray_bench import RayWorkers
+
+        workers = RayWorkers(config, config.jobs, config.ray_cpus_per_worker)
+    else:
+        models = _Models(config)
+        try:
+            runners = {m: _method_runner(m, config, models) for m in config.methods}
+        except BaseException:
+            await models.aclose()
+            raise
     pending: dict[tuple[str, int], int] = {}
     for u in units:
         pending[(u.task, u.size_tokens)] = pending.get((u.task, u.size_tokens), 0) + 1
-    groups = _Groups(config, pending)
+    groups = _Groups(config, pending, put=workers.put if workers is not None else None)
     queue: asyncio.Queue[Unit] = asyncio.Queue()
     for u in units:
         queue.put_nowait(u)
-    jobs = min(config.default_jobs(), len(units))
+    jobs = min(workers.count if workers is not None else config.default_jobs(), len(units))
     if config.verbose and skipped:
         console.print(f"bench: resuming, {skipped} of {summary.planned} results already in {results.path}")
 
@@ -439,35 +479,81 @@ async def arun_bench(config: BenchConfig) -> RunSummary:
         transient=False,
     )
 
-    async def worker(bar: Any) -> None:
+    lost: dict[Unit, int] = {}  # with Ray: how often each unit's worker died under it
+
+    async def run_one(slot: int, unit: Unit) -> tuple[ResultRecord | None, bool]:
+        """The unit's record (None when it went back in the queue) and whether its Ray worker was lost."""
+        items = await groups.get(unit.task, unit.size_tokens)
+        item = items[unit.index]
+        if workers is None:
+            assert models is not None
+            return await run_unit(unit, item, config, models, runners[unit.method]), False
+        from .ray_bench import MAX_RETRIES, WorkerLost, lost_record
+
+        try:
+            outcome = await workers.run(slot, unit, groups.refs[(unit.task, unit.size_tokens)][unit.index])
+        except WorkerLost as exc:
+            lost[unit] = lost.get(unit, 0) + 1
+            if lost[unit] <= MAX_RETRIES:
+                queue.put_nowait(unit)
+                return None, True
+            reason = f"its Ray worker died {lost[unit]} times: {exc}"
+            return lost_record(base_record(unit, item, config), reason), True
+        if outcome.trace_text is not None and outcome.record.trace is not None:
+            path = config.out / outcome.record.trace
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(outcome.trace_text, encoding="utf-8")
+        if unit in lost:
+            outcome.record.notes["worker_lost"] = lost[unit]
+        return outcome.record, False
+
+    async def worker(slot: int, bar: Any) -> None:
         while True:
             try:
                 unit = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
+            record: ResultRecord | None = None
+            worker_lost = False
             try:
-                items = await groups.get(unit.task, unit.size_tokens)
-                record = await run_unit(unit, items[unit.index], config, models, runners[unit.method])
+                record, worker_lost = await run_one(slot, unit)
             finally:
-                groups.release(unit.task, unit.size_tokens)
-            results.append(record)
-            summary.records.append(record)
-            summary.done += 1
-            summary.errors += record.failed
-            progress.update(bar, advance=1, description=f"{unit.task} {size_label(unit.size_tokens)} {unit.method}")
-            if config.verbose:
-                progress.console.print(_describe(record), highlight=False, markup=False, soft_wrap=True)
+                if record is not None or not worker_lost:  # a requeued unit still needs its item
+                    groups.release(unit.task, unit.size_tokens)
+            if record is not None:
+                _finish(record, unit, bar)
+            if worker_lost and not await workers.replace(slot, lambda: not queue.empty()):
+                return
+
+    def _finish(record: ResultRecord, unit: Unit, bar: Any) -> None:
+        results.append(record)
+        summary.records.append(record)
+        summary.done += 1
+        summary.errors += record.failed
+        progress.update(bar, advance=1, description=f"{unit.task} {size_label(unit.size_tokens)} {unit.method}")
+        if config.verbose:
+            progress.console.print(_describe(record), highlight=False, markup=False, soft_wrap=True)
 
     try:
         with progress:
-            bar = progress.add_task(f"bench ({jobs} at a time)", total=len(units))
-            await asyncio.gather(*(worker(bar) for _ in range(jobs)))
+            where = f"on {jobs} Ray workers" if workers is not None else f"{jobs} at a time"
+            bar = progress.add_task(f"bench ({where})", total=len(units))
+            if workers is not None:
+                await workers.started()
+            await asyncio.gather(*(worker(slot, bar) for slot in range(jobs)))
+        if not queue.empty():  # every Ray worker was lost and none could be placed again
+            left = queue.qsize()
+            summary.errors += left
+            console.print(f"bench: {left} items not run: no Ray worker could start again; run again to resume")
     finally:
         for r in runners.values():
             close = getattr(r, "aclose", None)
             if close is not None:
                 await close()
-        await models.aclose()
+        if models is not None:
+            await models.aclose()
+        if workers is not None:
+            await workers.aclose()
         summary.seconds = time.perf_counter() - started
     if config.verbose:
         console.print(
