@@ -105,3 +105,25 @@ def test_a_check_that_cannot_run_never_blocks_the_answer(tmp_path: Path) -> None
     result, _, trace = run(tmp_path, "9020", ScriptedLM(fail, name="sub"))
     assert (result.status, result.answer) == ("final", "9020")
     assert [(c["verdict"], c["refused"]) for c in checks(trace)] == [("unchecked", False)]
+
+
+class OptionsSeen(ScriptedLM):
+    """A scripted sub-model that keeps the options of every call."""
+
+    def __init__(self, replies: list[str]) -> None:
+        super().__init__(replies, name="sub")
+        self.seen: list[tuple[str, dict]] = []  # (the last message, the options)
+
+    async def complete(self, messages, **opts):  # type: ignore[no-untyped-def]
+        self.seen.append((messages[-1].content, opts))
+        return await super().complete(messages, **opts)
+
+
+def test_the_check_asks_for_the_verdict_and_one_sentence_only(tmp_path: Path) -> None:
+    from unbounded.engine import CHECK_STOP
+
+    sub = OptionsSeen(["yes, DEFAULT_PORT = 9020 is printed"])
+    result, _, _ = run(tmp_path, "9020", sub)
+    assert result.status == "final"
+    (opts,) = [o for last, o in sub.seen if "Does what it printed support the proposed answer?" in last]
+    assert opts["stop"] == CHECK_STOP == [". ", ".\n"] and opts["max_tokens"] == 60

@@ -119,6 +119,40 @@ async def test_subcall_slot_keeps_root_cache_warm(lm: LocalLM) -> None:
     assert again.usage.cached_input_tokens > 1000  # the sub-call did not evict the root's prefix
 
 
+async def test_a_slot_that_starts_small_grows_on_the_first_prompt_that_needs_it(lm: LocalLM) -> None:
+    small = lm.with_slot("t-grow", n_ctx_start=1024)
+    c = await small.complete(ask("Say OK."), max_tokens=4)
+    rt = small._runtime()
+    assert c.text and rt.n_ctx == 1024 and rt.grown == 0
+    assert small.context_window == N_CTX  # what it offers, not what is loaded yet
+    long = [Message("system", LONG_SYSTEM), Message("user", "What does helper_7 return? Answer in a few words.")]
+    assert 1024 < small.count_tokens(long) < N_CTX
+    grown = await small.complete(long, max_tokens=24)
+    assert rt.n_ctx == N_CTX and rt.grown == 1
+    assert "7" in grown.text and grown.extra["load_s"] > 0
+    with pytest.raises(ContextLengthError):  # the full window is still the limit
+        await small.complete(ask("word " * (N_CTX + 100)), max_tokens=8)
+    assert rt.grown == 1
+    small.unload()
+
+
+async def test_slots_share_one_copy_of_the_weights_and_outlive_each_other(lm: LocalLM) -> None:
+    from unbounded.models.llama_shared import users_of
+
+    a, b = lm.with_slot("t-share-a"), lm.with_slot("t-share-b")
+    msgs = ask("What is 3 + 4? Answer with the number only.")
+    first = await a.complete(msgs, max_tokens=4)
+    users = users_of(a._runtime().llama)
+    again = await b.complete(msgs, max_tokens=4)
+    assert users is not None and users_of(b._runtime().llama) == users + 1  # b borrowed a's weights
+    assert a._runtime().llama._model._shared is b._runtime().llama._model._shared
+    assert again.text == first.text and "7" in first.text
+    a.unload()  # the weights stay for b
+    assert users_of(b._runtime().llama) == users
+    assert (await b.complete(msgs, max_tokens=4)).text == first.text
+    b.unload()
+
+
 async def test_concurrent_calls_are_serialised(lm: LocalLM) -> None:
     prompts = [ask(f"What is {i} + {i}? Answer with the number only.") for i in range(4)]
     ticks = 0

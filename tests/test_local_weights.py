@@ -308,3 +308,15 @@ def test_prompt_helpers():
     assert _split_on_markers("a<1>b<2>c", ["<1>", "<2>"]) == ["a", "<1>", "b", "<2>", "c"]
     assert _split_on_markers("a<2>b<1>c", ["<1>", "<2>"]) is None
     assert _split_on_markers("a<1><1>", ["<1>"]) is None
+
+
+def test_the_sub_call_slot_starts_small_only_where_the_window_is_larger() -> None:
+    from unbounded.models.local import SUB_SLOT, SUB_START_CTX, LocalLM, LocalSettings
+
+    big = LocalLM(LocalSettings("qwen2.5-coder-1.5b", n_ctx=32768)).fork_for_subcalls()
+    assert big.settings.slot == SUB_SLOT and big.settings.n_ctx_start == SUB_START_CTX
+    assert big.context_window == 32768  # it offers the full window, loaded when a prompt needs it
+    small = LocalLM(LocalSettings("qwen2.5-coder-1.5b", n_ctx=SUB_START_CTX)).fork_for_subcalls()
+    assert small.settings.n_ctx_start == 0
+    depth = LocalLM(LocalSettings("qwen2.5-coder-1.5b", n_ctx=32768)).with_slot("depth1")
+    assert depth.settings.n_ctx_start == 0  # a child RLM's root needs its whole window from the start

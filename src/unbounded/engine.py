@@ -540,7 +540,7 @@ class RLM:
         try:
             completion = await run.caller.complete(
                 self.models.sub, [Message("user", prompt)], purpose="check", parent=node.id,
-                **{**self.sub_model_options, "max_tokens": 60},
+                **{**self.sub_model_options, "max_tokens": 60, "stop": CHECK_STOP},
             )  # fmt: skip
         except (ModelError, BudgetExceeded) as exc:  # a check that cannot run never blocks an answer
             run.tracer.emit("check", parent=node.id, answer=answer, verdict="unchecked", reason=str(exc), refused=False)
@@ -614,6 +614,10 @@ What it printed:
 Proposed answer: {answer}
 
 Does what it printed support the proposed answer? Reply "yes" or "no", then a few words why."""
+
+#: The verdict and the first sentence of its reason are all a check needs; on a small local model
+#: every further token costs a fifth of a second (the rest of "a few words why" was 30 tokens).
+CHECK_STOP = [". ", ".\n"]
 
 CHECK_REFUSAL = (
     "Note: a check of your answer {answer!r} against what your code printed says it is not supported: {reason}. "

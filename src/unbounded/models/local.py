@@ -45,6 +45,7 @@ import asyncio
 import codecs
 import concurrent.futures
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -60,6 +61,7 @@ from typing import Any
 from ..errors import ConfigError, ContextLengthError, ModelError, ModelLoadError
 from . import warm_start, weights
 from .base import Abilities, Completion, Delta, LMBase, Message, Usage, as_messages
+from .llama_shared import build_llama
 from .schema import check_schema
 from .streaming import ReplyText
 from .traits import looks_small
@@ -70,6 +72,8 @@ DEFAULT_N_CTX = 32768
 DEFAULT_N_BATCH = 512
 ROOT_SLOT = "root"
 SUB_SLOT = "sub"
+#: The window the sub-call slot is first loaded with (it grows to ``n_ctx`` when a prompt needs it).
+SUB_START_CTX = 8192
 
 _SAMPLING_KEYS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty", "seed")
 _BASE_SAMPLING: dict[str, Any] = {
@@ -116,11 +120,12 @@ class LocalSettings:
     flash_attn: bool = False
     slot: str = ROOT_SLOT
     llama_kwargs: tuple[tuple[str, Any], ...] = ()
+    #: Load with this smaller window first and grow to ``n_ctx`` on the first prompt that needs it
+    #: (0: ``n_ctx`` from the start). See ``SUB_START_CTX``.
+    n_ctx_start: int = 0
 
-    def with_slot(self, slot: str) -> LocalSettings:
-        return LocalSettings(
-            self.spec, self.n_ctx, self.n_threads, self.n_batch, self.flash_attn, slot, self.llama_kwargs
-        )
+    def with_slot(self, slot: str, *, n_ctx_start: int = 0) -> LocalSettings:
+        return dataclasses.replace(self, slot=slot, n_ctx_start=n_ctx_start if n_ctx_start < self.n_ctx else 0)
 
 
 # --------------------------------------------------------------------------- runtime
@@ -165,7 +170,10 @@ class _Runtime:
             max_workers=1, thread_name_prefix=f"unbounded-llama-{settings.slot}"
         )
         self.llama: Any = None
-        self.n_ctx: int = settings.n_ctx
+        #: The loaded window (before loading: the one a load will ask for).
+        self.n_ctx: int = settings.n_ctx_start or settings.n_ctx
+        #: How often a context that started small was loaded again at ``settings.n_ctx``.
+        self.grown = 0
         self.load_seconds: float | None = None
         self.model_path: Path | None = None
         self._load_lock = threading.Lock()
@@ -189,14 +197,14 @@ class _Runtime:
             return True
 
     def _load(self) -> None:
-        llama_cpp = _import_llama_cpp()
+        _import_llama_cpp()  # names the extra when llama-cpp-python is missing
         path, info = weights.resolve_model_file(self.settings.spec)
         s = self.settings
         start = time.perf_counter()
         try:
-            llama = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=s.n_ctx,
+            llama = build_llama(
+                path,
+                n_ctx=self.n_ctx,
                 n_threads=s.n_threads or default_threads(),
                 n_threads_batch=s.n_threads or default_threads(),
                 n_batch=s.n_batch,
@@ -234,6 +242,30 @@ class _Runtime:
         """Empty the KV cache; the next call evaluates its whole prompt (no warm start either)."""
         self.llama.reset()
         self.fresh = False
+
+    @property
+    def window(self) -> int:
+        """The window this context offers: the loaded one, or the one it grows to when it started small."""
+        return max(self.n_ctx, self.settings.n_ctx)
+
+    def grow(self) -> None:
+        """Load this context again at the full window (on the runtime thread; the KV cache is lost).
+
+        A second context in a process that already holds one takes seconds per 8K tokens of window
+        to set up (6-10 s at 32K on 2 cores, against about 1 s at 8K), so the sub-call slot starts at
+        ``SUB_START_CTX`` and pays for the full window only when a prompt needs it.
+        """
+        if self.n_ctx >= self.settings.n_ctx:
+            return
+        log.info("slot %s: a prompt needs more than %d tokens; loading it at %d", self.settings.slot,
+                 self.n_ctx, self.settings.n_ctx)  # fmt: skip
+        if self.llama is not None:
+            self.llama.close()
+            self.llama = None
+        self.n_ctx = self.settings.n_ctx
+        self._state_key = None
+        self.grown += 1
+        self._load()
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
@@ -590,10 +622,11 @@ class LocalLM(LMBase):
     def slot(self) -> str:
         return self.settings.slot
 
-    def with_slot(self, slot: str) -> LocalLM:
-        """The same model on the named context (created lazily; each costs its own KV cache)."""
+    def with_slot(self, slot: str, *, n_ctx_start: int = 0) -> LocalLM:
+        """The same model on the named context (created lazily; each costs its own KV cache).
+        ``n_ctx_start``: load it with that smaller window first (it grows when a prompt needs more)."""
         return LocalLM(
-            self.settings.with_slot(slot),
+            self.settings.with_slot(slot, n_ctx_start=n_ctx_start),
             info=self.info,
             sampling=self._sampling,
             default_max_tokens=self.default_max_tokens,
@@ -603,8 +636,10 @@ class LocalLM(LMBase):
         )
 
     def fork_for_subcalls(self) -> LocalLM:
-        """A twin for ``llm_query``/``llm_batch`` that never evicts this instance's KV cache."""
-        return self.with_slot(SUB_SLOT)
+        """A twin for ``llm_query``/``llm_batch`` that never evicts this instance's KV cache. It starts
+        with a ``SUB_START_CTX`` window (most sub-call prompts are passages of a few thousand tokens)
+        and grows to the full one on the first prompt that needs it; it reports the full window."""
+        return self.with_slot(SUB_SLOT, n_ctx_start=SUB_START_CTX)
 
     # -- runtime
 
@@ -624,14 +659,14 @@ class LocalLM(LMBase):
         """Load now (normally lazy) on the runtime's thread; returns the load time in seconds."""
         rt = self._runtime()
         rt.executor.submit(rt.ensure_loaded).result()
-        self.context_window = rt.n_ctx
+        self.context_window = rt.window
         return rt.load_seconds or 0.0
 
     async def aload(self) -> float:
         """``load`` without blocking the event loop."""
         rt = self._runtime()
         await asyncio.wrap_future(rt.executor.submit(rt.ensure_loaded))
-        self.context_window = rt.n_ctx
+        self.context_window = rt.window
         return rt.load_seconds or 0.0
 
     def unload(self) -> None:
@@ -725,8 +760,11 @@ class LocalLM(LMBase):
         on_text: Callable[[str], None] | None,
     ) -> Completion:
         loaded_now = rt.ensure_loaded()
-        self.context_window = rt.n_ctx
+        self.context_window = rt.window
         tokens, prefix = rt.tokenize_with_prefix(messages)
+        if rt.n_ctx < rt.window and len(tokens) + self._wanted(opts.get("max_tokens"), rt.window) > rt.n_ctx:
+            rt.grow()
+            loaded_now = True
         grammar, ignored = _grammar_for(opts.get("schema"))
         job = _Job(
             tokens=tokens,
@@ -761,10 +799,11 @@ class LocalLM(LMBase):
                 f"prompt of {n_prompt} tokens does not fit the {n_ctx}-token window of {self.name} "
                 f"(slot {self.slot}); shorten the history or raise n_ctx"
             )
+        return max(1, min(self._wanted(requested, n_ctx), n_ctx - n_prompt))
+
+    def _wanted(self, requested: Any, n_ctx: int) -> int:
         wanted = self.default_max_tokens if requested is None else int(requested)
-        if wanted <= 0:
-            wanted = n_ctx
-        return max(1, min(wanted, n_ctx - n_prompt))
+        return n_ctx if wanted <= 0 else wanted
 
     def _sampling_for(self, opts: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(self._sampling)
