@@ -24,6 +24,8 @@ from .calls import ModelCaller
 from .config import RLMConfig
 from .context import ContextInfo, LoadedContext, load_context
 from .errors import BudgetExceeded, ContextError, ContextLengthError, ModelError, REPLError, VariableError
+from .final_rules import MAX_RULE_REFUSALS, NON_ANSWER
+from .final_rules import refusal as rule_refusal
 from .history import (
     CHARS_PER_TOKEN,
     COMPACT_AT,
@@ -527,6 +529,12 @@ class RLM:
         it supports the answer; at most ``MAX_CHECK_REFUSALS`` answers of an RLM are sent back, so a
         check can cost a turn but never the run. Each check is a ``check`` event in the trace.
         """
+        if self.style.check_answers and node.rule_refusals < MAX_RULE_REFUSALS:
+            note = rule_refusal(answer, node.question, node.context)
+            if note is not None:
+                node.rule_refusals += 1
+                run.tracer.emit("check", parent=node.id, answer=answer, verdict="rule", reason=note, refused=True)
+                return note
         if not (self.style.check_answers and self.sub_calls) or node.refusals >= MAX_CHECK_REFUSALS:
             return None
         evidence = _evidence(seen)
@@ -653,7 +661,7 @@ def _printed_verbatim(answer: str, evidence: str) -> bool:
     evidence shows it, so the sub-model is not asked. On the dev half of realqa the 1.5B checker said
     "no" to such answers that were right."""
     text = answer.strip().strip("`'\"").strip()
-    if len(text) < VERBATIM_MIN_CHARS or re.fullmatch(r"[-+]?[\d.,_ ]+", text) or _NON_ANSWER.fullmatch(text):
+    if len(text) < VERBATIM_MIN_CHARS or re.fullmatch(r"[-+]?[\d.,_ ]+", text) or NON_ANSWER.fullmatch(text):
         return False
     # Separators may differ: ``path:line`` is often printed as ``path line``.
     words = _SEPARATORS.join(re.escape(w) for w in re.split(_SEPARATORS, text) if w)
@@ -661,8 +669,6 @@ def _printed_verbatim(answer: str, evidence: str) -> bool:
 
 
 _SEPARATORS = r"[\s:,]+"
-#: What a reading that found nothing says (``llm_map``'s "not stated" among them): never evidence.
-_NON_ANSWER = re.compile(r"(answer:\s*)?(not stated|not found|unknown|none|n/?a|no answer|not given)\.?", re.IGNORECASE)
 
 
 def _verdict(reply: str) -> tuple[str, str]:

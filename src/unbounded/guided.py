@@ -43,6 +43,8 @@ _KIND_NOTE = {
 }
 
 _DOCS = {
+    "find": "- find(question, k=3) -> the k places most likely to answer the question (definitions of the names "
+    "it mentions, then the passages that best match it); each has .key, .line and .text\n",
     "search": "- search(query, k=5) -> the k passages that best match the query's words; each has .key (which "
     "document), .line and .text\n",
     "read": "- read(key, line) -> the numbered lines around `line` of document `key`; read(hit) reads around a "
@@ -63,10 +65,10 @@ _DOCS = {
 }
 
 _BY_KIND = {
-    ContextKind.CODE: ("definitions", "bases_of", "search", "read", "grep", "count_lines"),
+    ContextKind.CODE: ("find", "definitions", "bases_of", "search", "read", "grep", "count_lines"),
     ContextKind.RECORDS: ("parse_records", "search", "grep", "count_lines"),
-    ContextKind.DOCUMENTS: ("search", "read", "grep", "count_lines"),
-    ContextKind.TEXT: ("search", "read", "grep", "count_lines"),
+    ContextKind.DOCUMENTS: ("find", "search", "read", "grep", "count_lines"),
+    ContextKind.TEXT: ("find", "search", "read", "grep", "count_lines"),
 }
 
 
@@ -105,12 +107,20 @@ _FIELD = re.compile(r"^([A-Za-z][\w-]*):", re.M)
 
 
 _FILE_NAME = re.compile(r"[\w./-]+\.pyi?\b")
+#: Questions that judge classes by what they derive from (exceptions, subclasses of a named class).
+_CLASS_THINGS = re.compile(r"\b(exceptions?|subclass(?:es)?|derive[sd]?|inherit\w*|base class(?:es)?)\b", re.I)
+#: Counting lines of a text rather than documents.
+_LINES = re.compile(r"\blines?\b", re.I)
 
 
 def _variant(shape: Shape, kind: ContextKind, question: str) -> str | None:
     """A sharper example where the question says which: the members of a class rather than what a file defines."""
     if shape is Shape.LIST and kind is ContextKind.CODE and not _FILE_NAME.search(question):
         return "members"
+    if shape is Shape.CLASSIFY and kind is ContextKind.CODE and _CLASS_THINGS.search(question):
+        return "classes"
+    if shape is Shape.COUNT and kind in (ContextKind.DOCUMENTS, ContextKind.TEXT) and _LINES.search(question):
+        return "lines"
     return None
 
 

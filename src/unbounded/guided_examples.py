@@ -52,10 +52,11 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
         "Give the number alone on the last line, as `Answer: <number>`.",
         (
             (
-                'hits = definitions("RetryPolicy")[:2] or search(question, k=3)\n'
+                "hits = find(question)\n"
                 "answers = llm_map(question, hits)\n"
                 "print([(h.key, a) for h, a in zip(hits, answers)])",
-                "[('shipping/retry.py', 'Answer: 3')]",
+                "[('shipping/retry.py', 'Answer: 3'), ('shipping/couriers.py', 'not stated'), "
+                "('shipping/retry.py', 'not stated')]",
             ),
         ),
         'FINAL("3")',
@@ -150,6 +151,21 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
         ),
         'FINAL("5")',
     ),
+    (S.CLASSIFY, K.CODE, "classes"): Example(
+        CODE_CONTEXT,
+        "How many of the classes defined in `shipping/errors.py` are exception classes? Give the number alone on "
+        "the last line, as `Answer: <number>`.",
+        (
+            (
+                'classes = definitions(key="shipping/errors.py", kind="class")\n'
+                'found = [d.name for d in classes if "Exception" in bases_of(d)]\n'
+                "print(len(classes), len(found), found)",
+                "9 7 ['ShippingError', 'AddressError', 'WeightError', 'CustomsError', 'LabelError', 'RateError', "
+                "'CourierDown']",
+            ),
+        ),
+        'FINAL(str(len(found)))',
+    ),
     # -- Field: value records -----------------------------------------------------------------------
     (S.VALUE, K.RECORDS): Example(
         RECORDS_CONTEXT,
@@ -222,7 +238,7 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
         "last line, as `Answer: <number>`.",
         (
             (
-                "hits = search(question, k=3)\n"
+                "hits = find(question)\n"
                 "answers = llm_map(question, hits)\n"
                 "print([(h.key, a) for h, a in zip(hits, answers)])",
                 "[('travel.txt', 'Answer: 14'), ('expenses.txt', 'not stated'), ('leave.txt', 'not stated')]",
@@ -256,6 +272,20 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
             ),
         ),
         'FINAL("3")',
+    ),
+    (S.COUNT, K.DOCUMENTS, "lines"): Example(
+        DOCUMENTS_CONTEXT,
+        "How many lines of the `travel.txt` policy mention a receipt? Give the number alone on the last line, as "
+        "`Answer: <number>`.",
+        (
+            (
+                'print(count_lines(r"receipt", text=context["travel.txt"], ignore_case=True))\n'
+                'print([m.text for m in grep(r"receipt", text=context["travel.txt"], ignore_case=True)][:5])',
+                "4\n['Keep every receipt.', 'Receipts are scanned within a week.', 'A lost receipt needs form T-7.', "
+                "'Hotel receipts show the nightly rate.']",
+            ),
+        ),
+        'FINAL("4")',
     ),
     (S.LIST, K.DOCUMENTS): Example(
         DOCUMENTS_CONTEXT,
@@ -311,7 +341,7 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
         "`Answer: <number>`.",
         (
             (
-                "answers = llm_map(question, search(question, k=3))\nprint(answers)",
+                "answers = llm_map(question, find(question))\nprint(answers)",
                 "['Answer: 12', 'not stated', 'not stated']",
             ),
         ),

@@ -43,6 +43,7 @@ class Node:
     head: int = 0
     #: Final answers the answer check sent back so far.
     refusals: int = 0
+    rule_refusals: int = 0  # answers sent back by their form (final_rules)
     #: The shape a typed answer must have (an ``OutputSpec``), the validated value, the failed tries.
     output: Any = None
     value: Any = None

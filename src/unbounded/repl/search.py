@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 #: Passages are about this many characters, cut at line ends.
 PASSAGE_CHARS = 800
 #: Words too common to rank by (English function words and Python keywords).
-_STOP = frozenset(
+STOP_WORDS = _STOP = frozenset(
     ["a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "from", "and", "or", "not", "is", "are", "was", "were", "be", "been", "it", "its", "this", "that", "these", "those", "what", "which", "who", "whom", "how", "many", "much", "does", "do", "did", "there", "their", "them", "they", "he", "she", "we", "you", "your", "as", "if", "then", "than", "so", "into", "out", "up", "down", "over", "under", "about", "all", "any", "each", "every", "some", "no", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "give", "gives", "given", "use", "uses", "used", "name", "names", "def", "class", "self", "return", "import", "none", "true", "false"]
 )
 
@@ -129,17 +129,20 @@ def _split(doc: str, size: int) -> list[tuple[int, int, str]]:
 
 
 _INDEXES: dict[int, tuple[Any, SearchIndex]] = {}
+#: Indexes kept at once: the context's, and a few texts searched besides it (one file of it, a variable).
+_KEEP_INDEXES = 3
 
 
 def search(query: str, text: Any, k: int = 5) -> list[Any]:
     """The ``k`` passages of ``text`` that best match ``query``'s words (BM25), best first."""
     if not isinstance(query, str) or not query.strip():
         raise ValueError("search needs a query: the words to look for, e.g. search('default line width')")
-    cached = _INDEXES.get(id(text))
+    cached = _INDEXES.pop(id(text), None)
     if cached is None or cached[0] is not text:
         cached = (text, SearchIndex(text))
-        _INDEXES.clear()  # one index at a time: the context's (or the text last searched)
-        _INDEXES[id(text)] = cached
+        while len(_INDEXES) >= _KEEP_INDEXES:  # the least recently searched goes
+            _INDEXES.pop(next(iter(_INDEXES)))
+    _INDEXES[id(text)] = cached
     return cached[1].search(query, k)
 
 

@@ -16,6 +16,7 @@ import re
 from .._lazy import TYPE_CHECKING
 from .code_index import bases_of as _bases_of
 from .code_index import definitions as _definitions
+from .find import find as _find
 from .records import records as _records
 from .search import count as _count
 from .search import read as _read
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 #: The names ``bind`` adds to the namespace (``llm_map`` only when sub-calls are on).
-NAMES = ("search", "read", "count_lines", "definitions", "bases_of", "parse_records", "llm_map")
+NAMES = ("find", "search", "read", "count_lines", "definitions", "bases_of", "parse_records", "llm_map")
 #: Characters of one text ``llm_map`` sends (the sub-model's window is small); longer ones are cut, with a note.
 MAP_CHARS = 6000
 #: Short texts whose answers are values (yes/no, a number) go this many to a sub-call (``batch``).
@@ -34,6 +35,8 @@ MAP_BATCH = 8
 SHORT_TEXT = 400
 _NUMBER = re.compile(r"-?\d[\d,_]*(?:\.\d+)?")
 _NUMBERED = re.compile(r"^\s*\(?(\d+)\s*[:.)\]-]\s*(.*\S)\s*$", re.M)
+_FILE_NAME = re.compile(r"[\w./-]+\.pyi?")
+_ONE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _VALUES = ("number", "yes/no", "bool", int, float, bool)
 
 
@@ -116,8 +119,20 @@ def bind(get_context: Callable[[], Any], call: Callable[[str, dict], Any] | None
         return get_context() if text is None else text
 
     def search(query: str, k: int = 5, text: Any = None) -> list[Any]:
-        """The k passages that best match the query's words (BM25), best first; each has .key .line .text."""
-        return _search(query, ctx(text), k)
+        """The k passages that best match the query's words (BM25), best first; each has .key .line .text.
+        A query that is one code name puts the places the code defines it first."""
+        data = ctx(text)
+        hits = _search(query, data, k)
+        if not _ONE_NAME.fullmatch(query.strip()):
+            return hits
+        defs = [d for d in _definitions(data, query.strip(), None, None) if d.kind != "module"][:k]
+        rest = [h for h in hits if not any(d.key == h.key and d.line <= h.line <= d.end_line for d in defs)]
+        return (defs + rest)[:k]
+
+    def find(question: str, k: int = 3, text: Any = None) -> list[Any]:
+        """The k places most likely to answer the question: definitions of the code names it mentions, then
+        the passages that best match its words (in the module it names, where it names one)."""
+        return _find(ctx(text), question, k)
 
     def read(key: Any = None, line: int | None = None, before: int = 10, after: int = 40, text: Any = None) -> str:
         """Lines around `line` of document `key` (or a search hit / definition), numbered; the whole document without a line."""
@@ -129,6 +144,9 @@ def bind(get_context: Callable[[], Any], call: Callable[[str, dict], Any] | None
 
     def definitions(name: str | None = None, kind: str | None = None, key: Any = None, text: Any = None) -> list[Any]:
         """Where Python code defines `name` (class, function, method, variable): .key .line .kind .source .value .bases."""
+        if isinstance(name, str) and key is None and _FILE_NAME.fullmatch(name.strip()):
+            note(f"definitions: {name!r} is a file name, so it was read as key={name!r} (the definitions in that file)")
+            name, key = None, name.strip()
         return _definitions(ctx(text), name, kind, key)
 
     def bases_of(item: Any, text: Any = None) -> list[str]:
@@ -140,6 +158,7 @@ def bind(get_context: Callable[[], Any], call: Callable[[str, dict], Any] | None
         return _records(ctx(text))
 
     names: dict[str, Any] = {
+        "find": find,
         "search": search,
         "read": read,
         "count_lines": count_lines,

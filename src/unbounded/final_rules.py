@@ -1,0 +1,99 @@
+"""Rules a final answer is held to before any model checks it: answers that cannot be right, told apart
+by their form alone.
+
+A small root repeats what its sub-calls said, "not stated" and ``True`` included, and names a file the
+way Python imports it (``xml.dom.minidom``) when the question asks for a key of the context. Neither
+needs a model to see. ``refusal`` returns the note that sends such an answer back, naming what to do
+instead; the engine applies it at most once per RLM (``MAX_RULE_REFUSALS``), so an answer the model
+insists on is taken.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+MAX_RULE_REFUSALS = 1
+
+#: What a reading that found nothing says: never the answer to a question.
+NON_ANSWER = re.compile(
+    r"(answer:\s*)?(not stated|not found|not given|not mentioned|unknown|none|null|n/?a|no answer|"
+    r"i don'?t know|cannot (?:be )?determine[d]?)\.?",
+    re.IGNORECASE,
+)
+_BOOLEAN = re.compile(r"true|false|yes|no", re.IGNORECASE)
+#: Questions a yes or a no answers ("Does ...?", "Is ...?").
+_YES_NO_QUESTION = re.compile(
+    r"(?:^|[.?!]\s+|\n)(?:question:\s*)?(?:is|are|was|were|does|do|did|can|could|has|have|had|will|would|should)\s",
+    re.IGNORECASE,
+)
+_ASKS_FOR_KEY = re.compile(
+    r"\b(which|what|in which|name the) (?:source )?(?:file|module|path|document)s?\b|\bthe (?:file|path)\b|"
+    r"\bcontext's keys\b|\bkeys? of the context\b",
+    re.IGNORECASE,
+)
+_FILE_LIKE = re.compile(r"[\w-]+(?:[./][\w-]+)+")
+_LINE_SUFFIX = re.compile(r"^(.*?)(?:\s*[:, ]\s*(?:line\s*)?\d+)?$", re.IGNORECASE)
+
+NON_ANSWER_NOTE = (
+    "Note: {answer!r} is not an answer to the question: it says that the places read so far do not give it. "
+    "Read other places: find(question, k=8), definitions(name) of a name the question mentions, or search(...) "
+    "with other words from the question; then call FINAL with the answer itself."
+)
+NOT_A_KEY_NOTE = (
+    "Note: the question asks for a file of `context`, and {answer!r} is not one of its keys.{suggestion} Answer "
+    "with the key exactly as `context` has it (a definition's or a hit's .key), then call FINAL again."
+)
+
+
+def _unquote(answer: str) -> str:
+    text = answer.strip()
+    if text.lower().startswith("answer:"):
+        text = text[len("answer:") :].strip()
+    return text.strip("`'\" ").strip()
+
+
+def is_non_answer(answer: str, question: str) -> bool:
+    """An answer that says nothing was found, or a bare boolean to a question that is not a yes/no one."""
+    text = _unquote(answer)
+    if not text or NON_ANSWER.fullmatch(text):
+        return True
+    return bool(_BOOLEAN.fullmatch(text)) and not _YES_NO_QUESTION.search(question)
+
+
+def _key_for(name: str, keys: list[str]) -> str | None:
+    """The key a file name written another way stands for: a dotted module path, or a file's bare name."""
+    dotted = name.replace(".", "/")
+    for candidate in (f"{dotted}.py", f"{dotted}/__init__.py"):
+        for key in keys:
+            if key == candidate or key.endswith("/" + candidate):
+                return key
+    base = name.rsplit("/", 1)[-1]
+    matches = [k for k in keys if k.rsplit("/", 1)[-1] == base]
+    return matches[0] if len(matches) == 1 else None
+
+
+def not_a_key(answer: str, question: str, context: Any) -> str | None:
+    """The note for an answer that should be a key of a dict context and is not one (None if it is, or
+    if the question does not ask for a file)."""
+    if not isinstance(context, Mapping) or not context or not _ASKS_FOR_KEY.search(question):
+        return None
+    keys = [str(k) for k in context]
+    text = _unquote(answer)
+    m = _LINE_SUFFIX.match(text)
+    name = (m.group(1) if m else text).strip().strip("`'\"")
+    if not _FILE_LIKE.fullmatch(name) or re.fullmatch(r"[\d.]+", name):
+        return None  # a sentence, a number, a plain word: not a file named another way
+    if any(name == k or k.endswith("/" + name) or name.endswith("/" + k) for k in keys):
+        return None
+    key = _key_for(name, keys)
+    suggestion = f" Did you mean {key!r}?" if key else ""
+    return NOT_A_KEY_NOTE.format(answer=answer[:200], suggestion=suggestion)
+
+
+def refusal(answer: str, question: str, context: Any) -> str | None:
+    """The note that sends a final answer back by its form, or None when no rule objects."""
+    if is_non_answer(answer, question):
+        return NON_ANSWER_NOTE.format(answer=answer[:200])
+    return not_a_key(answer, question, context)

@@ -1,0 +1,52 @@
+"""Rules a final answer is held to by its form: a non-answer, or a file named other than by its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from test_answer_check import CONTEXT, checks, run
+from unbounded.final_rules import is_non_answer, not_a_key, refusal
+from unbounded.models import ScriptedLM
+
+KEYS = {"xml/dom/minidom.py": "", "xml/dom/__init__.py": "", "email/utils.py": "", "shutil.py": ""}
+
+
+@pytest.mark.parametrize("answer", ["not stated", "Answer: not stated.", "'Unknown'", "None", "", "N/A", "True"])
+def test_non_answers(answer: str) -> None:
+    assert is_non_answer(answer, "What is the default port of the server?")
+
+
+@pytest.mark.parametrize(("answer", "question"), [("True", "Does the parser keep comments by default?"),
+                                                  ("9020", "What is the default port?"),
+                                                  ("no", "Question: Is the cache shared between threads?")])
+def test_answers(answer: str, question: str) -> None:
+    assert not is_non_answer(answer, question)
+
+
+def test_a_file_named_as_a_module_is_sent_back_with_its_key() -> None:
+    q = "Which file defines the class `Node`? Give the path exactly as it is written among the context's keys."
+    assert "Did you mean 'xml/dom/minidom.py'?" in not_a_key("xml.dom.minidom", q, KEYS)
+    assert "Did you mean 'xml/dom/__init__.py'?" in not_a_key("xml.dom:12", q, KEYS)
+    assert "Did you mean" not in not_a_key("dom/nothing.py", q, KEYS)
+    for right in ("xml/dom/minidom.py", "xml/dom/minidom.py:12", "Lib/email/utils.py", "`shutil.py`", "utils.py"):
+        assert not_a_key(right, q, KEYS) is None, right
+
+
+def test_the_key_rule_holds_only_for_questions_about_files_and_file_like_answers() -> None:
+    assert not_a_key("xml.dom.minidom", "What does the module docstring say?", KEYS) is None
+    assert not_a_key("3.14", "Which file sets the version? Answer with the version.", KEYS) is None
+    assert not_a_key("xml.dom.minidom", "Which file defines `Node`?", "a plain text") is None
+    assert refusal("78", "Which file sets the line length, and what is it?", KEYS) is None
+
+
+def test_a_non_answer_is_sent_back_once_without_asking_a_model(tmp_path: Path) -> None:
+    sub = ScriptedLM(["yes"], name="sub")
+    result, lm, trace = run(tmp_path, "not stated", sub)
+    assert (result.status, result.answer) == ("final", "not stated"), "taken when the model insists: no loop"
+    first = checks(trace)[0]
+    assert (first["verdict"], first["refused"]) == ("rule", True)
+    sent_back = [m.content for m in lm.calls[-1] if m.role == "user"][-1]
+    assert "is not an answer to the question" in sent_back and "find(question, k=8)" in sent_back
+    assert CONTEXT  # the context the scripted root reads
