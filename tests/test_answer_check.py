@@ -127,3 +127,14 @@ def test_the_check_asks_for_the_verdict_and_one_sentence_only(tmp_path: Path) ->
     assert result.status == "final"
     (opts,) = [o for last, o in sub.seen if "Does what it printed support the proposed answer?" in last]
     assert opts["stop"] == CHECK_STOP == [". ", ".\n"] and opts["max_tokens"] == 60
+
+
+def test_a_number_a_reading_gave_as_its_answer_is_word_for_word() -> None:
+    """``llm_map`` prints each reading's answer; a number after "Answer:" is what a reading found, not chance."""
+    printed = "[('shipping/retry.py', 'Answer: 3'), ('shipping/couriers.py', 'not stated')]"
+    assert _printed_verbatim("3", printed)
+    assert not _printed_verbatim("3", "[('a.py', 'Answer: 30')]")
+    assert not _printed_verbatim("3", "[('a.py', 'Answer: 3.5')]")
+    assert not _printed_verbatim("3", "x = 3")
+    assert _printed_verbatim("78", "[('email/_policybase.py', '78'), ('email/__init__.py', 'not stated')]")
+    assert not _printed_verbatim("78", "[('a.py', 'line 78 of it')]")

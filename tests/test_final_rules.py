@@ -13,7 +13,9 @@ from unbounded.models import ScriptedLM
 KEYS = {"xml/dom/minidom.py": "", "xml/dom/__init__.py": "", "email/utils.py": "", "shutil.py": ""}
 
 
-@pytest.mark.parametrize("answer", ["not stated", "Answer: not stated.", "'Unknown'", "None", "", "N/A", "True"])
+@pytest.mark.parametrize("answer", ["not stated", "Answer: not stated.", "'Unknown'", "None", "", "N/A", "True",
+                                    "Error: listen_backlog is not defined in the source code.",
+                                    "NameError: name 'x' is not defined"])
 def test_non_answers(answer: str) -> None:
     assert is_non_answer(answer, "What is the default port of the server?")
 

@@ -61,3 +61,27 @@ def test_definitions_of_a_file_name_are_the_definitions_in_that_file() -> None:
     ns = namespace(SOURCES)
     found = ns["definitions"](name="parcel.py", kind="class")
     assert [d.name for d in found] == ["Parcel", "ParcelError"]
+
+
+def test_a_long_prose_passage_is_cut_around_its_best_sentence() -> None:
+    from unbounded.repl.find import focus
+
+    filler = " ".join(f"Sentence {i} talks about the weather." for i in range(40))
+    text = filler + " The vault code for the north gate is 7731. " + filler
+    hit = find({"notes.txt": text}, "What is the vault code for the north gate?", k=1)[0]
+    assert "7731" in hit.text and len(hit.text) <= 400
+    assert text[hit.offset : hit.offset + len(hit.text)] == hit.text
+    short = find({"a.txt": "The code is 12."}, "what is the code?", k=1)[0]
+    assert focus(short, "code") is short
+
+
+def test_llm_query_asked_only_the_question_says_it_could_not_see_the_context() -> None:
+    from unbounded.repl.namespace import build_namespace
+
+    state = build_namespace(SOURCES, lambda kind, payload: "76", {})
+    question = "What weight limit does a parcel have by default?"
+    state.namespace["question"] = question
+    state.namespace["llm_query"](question)
+    assert len(state.notes) == 1 and "cannot see `context`" in state.notes[0]
+    state.namespace["llm_query"](question + "\n\n" + SOURCES["shipping/parcel.py"])
+    assert len(state.notes) == 1, "a prompt that carries text to read gets no note"

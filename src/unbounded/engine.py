@@ -629,9 +629,10 @@ CHECK_STOP = [". ", ".\n"]
 
 CHECK_REFUSAL = (
     "Note: a check of your answer {answer!r} against what your code printed says it is not supported: {reason}. "
-    "Look again at the places that answer the question: print them, or pass their text to llm_query together "
-    "with the question (llm_query sees only what you pass it), then call FINAL(answer). If the output does show "
-    "your answer, call FINAL with it again."
+    "Look again at the places that answer the question: print them, read more of them with "
+    "print(llm_map(question, find(question, k=6))), or pass their text to llm_query together with the question "
+    "(llm_query sees only what you pass it), then call FINAL(answer). If the output does show your answer, call "
+    "FINAL with it again."
 )
 
 
@@ -661,7 +662,13 @@ def _printed_verbatim(answer: str, evidence: str) -> bool:
     evidence shows it, so the sub-model is not asked. On the dev half of realqa the 1.5B checker said
     "no" to such answers that were right."""
     text = answer.strip().strip("`'\"").strip()
-    if len(text) < VERBATIM_MIN_CHARS or re.fullmatch(r"[-+]?[\d.,_ ]+", text) or NON_ANSWER.fullmatch(text):
+    if NON_ANSWER.fullmatch(text) or not text:
+        return False
+    if re.fullmatch(r"[-+]?[\d.,_ ]+", text):  # a number counts only as a reading's whole answer: "Answer: 14", '14'
+        number = re.escape(text)
+        reading = rf"(?:\banswer:\s*{number}|(?<=['\"]){number}(?=\.?['\"]))(?![\d.,]\d|\d)"
+        return re.search(reading, evidence, re.IGNORECASE) is not None
+    if len(text) < VERBATIM_MIN_CHARS:
         return False
     # Separators may differ: ``path:line`` is often printed as ``path line``.
     words = _SEPARATORS.join(re.escape(w) for w in re.split(_SEPARATORS, text) if w)

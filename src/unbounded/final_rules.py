@@ -22,6 +22,8 @@ NON_ANSWER = re.compile(
     r"i don'?t know|cannot (?:be )?determine[d]?)\.?",
     re.IGNORECASE,
 )
+#: The text of an exception (the model's own code failed), not a finding.
+_ERROR_TEXT = re.compile(r"(?:\[?error\b|traceback \(most recent call last\)|\w+(?:Error|Exception): )", re.IGNORECASE)
 _BOOLEAN = re.compile(r"true|false|yes|no", re.IGNORECASE)
 #: Questions a yes or a no answers ("Does ...?", "Is ...?").
 _YES_NO_QUESTION = re.compile(
@@ -57,7 +59,7 @@ def _unquote(answer: str) -> str:
 def is_non_answer(answer: str, question: str) -> bool:
     """An answer that says nothing was found, or a bare boolean to a question that is not a yes/no one."""
     text = _unquote(answer)
-    if not text or NON_ANSWER.fullmatch(text):
+    if not text or NON_ANSWER.fullmatch(text) or _ERROR_TEXT.match(text):
         return True
     return bool(_BOOLEAN.fullmatch(text)) and not _YES_NO_QUESTION.search(question)
 

@@ -11,6 +11,7 @@ grounding guard, the notes when a reply repeats itself — is the compact style'
 
 from __future__ import annotations
 
+import keyword
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from .guided_examples import EXAMPLE_NAMES, Example, example_for
 from .models.base import Message
 from .prompts import PromptConfig, compact_context_description, compact_first_user_message, tool_docs
 from .repl.base import ToolSpec
+from .repl.find import code_names
 from .shapes import ContextKind, Shape, context_kind, question_shape
 from .styles import CompactStyle
 
@@ -113,10 +115,22 @@ _CLASS_THINGS = re.compile(r"\b(exceptions?|subclass(?:es)?|derive[sd]?|inherit\
 _LINES = re.compile(r"\blines?\b", re.I)
 
 
+def _named_code(question: str) -> bool:
+    """Whether a question names some code: a quoted or code-like name that is not a keyword, a file, or the
+    package or module the question is about ("the `email` package")."""
+    question = _PACKAGE_NAMED.sub(" ", question)
+    return any(not keyword.iskeyword(n) for n in code_names(question))
+
+
+_PACKAGE_NAMED = re.compile(r"`[^`\n]+`\s+(?:package|module)s?\b|\b(?:package|module)\s+`[^`\n]+`", re.I)
+
+
 def _variant(shape: Shape, kind: ContextKind, question: str) -> str | None:
     """A sharper example where the question says which: the members of a class rather than what a file defines."""
     if shape is Shape.LIST and kind is ContextKind.CODE and not _FILE_NAME.search(question):
         return "members"
+    if shape is Shape.WHERE and kind is ContextKind.CODE and not _named_code(question):
+        return "described"
     if shape is Shape.CLASSIFY and kind is ContextKind.CODE and _CLASS_THINGS.search(question):
         return "classes"
     if shape is Shape.COUNT and kind in (ContextKind.DOCUMENTS, ContextKind.TEXT) and _LINES.search(question):

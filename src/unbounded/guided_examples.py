@@ -68,6 +68,22 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
         (('for d in definitions("quote_rate"):\n    print(d.key, d.line, d.kind)', "shipping/rates.py 88 function"),),
         'FINAL("shipping/rates.py:88")',
     ),
+    (S.WHERE, K.CODE, "described"): Example(
+        CODE_CONTEXT,
+        "Which file defines the function that works out what it costs to send a parcel abroad, and on which line "
+        "does it start? Give the path and the line number, on the last line as `Answer: <path>:<line>`.",
+        (
+            (
+                "for d in find(question, k=5):\n    print(d.key, d.line, d.text.splitlines()[0])",
+                "shipping/customs.py 40 def duty_for(parcel, country):\n"
+                "shipping/rates.py 88 def quote_abroad(parcel, zone):\n"
+                "shipping/zones.py 12 class Zone(Enum):\n"
+                "shipping/rates.py 20 def quote_rate(weight):\n"
+                "shipping/api.py 5 def send(parcel):",
+            ),
+        ),
+        'FINAL("shipping/rates.py:88")',
+    ),
     (S.COUNT, K.CODE): Example(
         CODE_CONTEXT,
         "How many modules of the package import the `json` module? Give the number alone on the last line, as "

@@ -17,11 +17,15 @@ from collections.abc import Mapping
 
 from .._lazy import TYPE_CHECKING
 from .code_index import definitions
-from .search import STOP_WORDS, search
+from .search import STOP_WORDS, SearchHit, search, terms
 
 if TYPE_CHECKING:
     from typing import Any
 
+#: Characters of a prose passage ``find`` keeps: the sentences around its best-matching one. A reader
+#: (the sub-model) pays for every token it is given; a needle or a setting is one sentence.
+FOCUS_CHARS = 400
+_UNIT = re.compile(r"[^\n]*?(?:[.!?](?=\s)|\n|$)\s*")
 _QUOTED = re.compile(r"`([^`\n]{1,120})`")
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _NAME_IN_QUOTES = re.compile(_DOTTED)
@@ -168,6 +172,8 @@ def find(data: Any, question: str, k: int = 3, limit: int = 6000) -> list[Any]:
         if len(places) >= k:
             break
         place = _enclosing(data, hit, limit) if code and hit.key is not None else hit
+        if not code:
+            place = focus(place, question)
         if place not in places and not any(_covers(p, place) for p in places):
             places.append(place)
     return places[:k]
@@ -177,3 +183,29 @@ def _covers(place: Any, hit: Any) -> bool:
     """Whether a definition already taken holds a passage (the same lines of the same file)."""
     end = getattr(place, "end_line", None)
     return end is not None and place.key == hit.key and place.line <= hit.line <= end
+
+
+def focus(hit: Any, question: str, chars: int = FOCUS_CHARS) -> Any:
+    """A passage cut to about ``chars`` characters around its sentence or line with the most of the
+    question's words (the whole passage when it is that short); ``offset`` and ``line`` follow the cut."""
+    if len(hit.text) <= chars:
+        return hit
+    units = [u for u in _UNIT.findall(hit.text) if u]
+    if not units:
+        return hit
+    wanted = set(terms(question))
+    best = max(range(len(units)), key=lambda i: (len(wanted.intersection(terms(units[i]))), -i))
+    lo = hi = best
+    size = len(units[best])
+    while True:
+        grew = False
+        for j in (lo - 1, hi + 1):
+            if 0 <= j < len(units) and size + len(units[j]) <= chars:
+                size += len(units[j])
+                lo, hi = min(lo, j), max(hi, j)
+                grew = True
+        if not grew:
+            break
+    before = "".join(units[:lo])
+    text = "".join(units[lo : hi + 1])
+    return SearchHit(hit.key, hit.offset + len(before), hit.line + before.count("\n"), hit.score, text)

@@ -8,6 +8,8 @@ This module never imports the engine, and (like everything the REPL worker loads
 
 from __future__ import annotations
 
+import re
+
 from types import ModuleType
 
 from .._lazy import TYPE_CHECKING
@@ -54,6 +56,22 @@ class FinalSignal(BaseException):
 
 class SubCallError(RuntimeError):
     """A sub-call (llm_query, rlm_query, a tool) failed; the message says why."""
+
+
+BLIND_QUERY_NOTE = (
+    "llm_query saw only your {chars}-character prompt, which is the question: the helper model cannot see "
+    "`context`, so its reply is a guess. To have it read the context, put the text in the prompt, or read the "
+    "best places with llm_map(question, find(question))"
+)
+_WORDS = re.compile(r"[a-z0-9_]+")
+
+
+def _only_the_question(prompt: str, question: Any) -> bool:
+    """Whether a sub-call prompt is (nearly) the question alone, with no text of the context to read."""
+    if not isinstance(question, str) or len(prompt) > len(question) + 300:
+        return False
+    words = set(_WORDS.findall(prompt.lower()))
+    return bool(words) and len(words & set(_WORDS.findall(question.lower()))) >= 0.6 * len(words)
 
 
 class FinalBox:
@@ -108,6 +126,8 @@ def build_namespace(
         payload = {"prompt": prompt, "model": model}
         if schema is not None:
             payload["schema"] = schema
+        if _only_the_question(prompt, ns.get("question")):
+            state.notes.append(BLIND_QUERY_NOTE.format(chars=len(prompt)))
         reply = call("llm_query", payload)
         if schema is None:
             return reply
