@@ -9,7 +9,6 @@ This module never imports the engine, and (like everything the REPL worker loads
 from __future__ import annotations
 
 import re
-
 from types import ModuleType
 
 from .._lazy import TYPE_CHECKING
