@@ -15,7 +15,8 @@ KEYS = {"xml/dom/minidom.py": "", "xml/dom/__init__.py": "", "email/utils.py": "
 
 @pytest.mark.parametrize("answer", ["not stated", "Answer: not stated.", "'Unknown'", "None", "", "N/A", "True",
                                     "Error: listen_backlog is not defined in the source code.",
-                                    "NameError: name 'x' is not defined"])
+                                    "NameError: name 'x' is not defined", "No exception classes found.",
+                                    "No packages found"])
 def test_non_answers(answer: str) -> None:
     assert is_non_answer(answer, "What is the default port of the server?")
 

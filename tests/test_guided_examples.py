@@ -16,6 +16,7 @@ from unbounded.shapes import ContextKind, Shape
         (Shape.WHERE, ContextKind.CODE, "Which file defines the class `HeaderRegistry`?", None),
         (Shape.WHERE, ContextKind.CODE, "In the `email` package, which module folds long header lines?", "described"),
         (Shape.CLASSIFY, ContextKind.CODE, "How many classes in `errors.py` are exception classes?", "classes"),
+        (Shape.CLASSIFY, ContextKind.CODE, "Which of the classes in `errors.py` are exceptions?", "classes-list"),
         (Shape.CLASSIFY, ContextKind.CODE, "How many functions of the package are generators?", None),
         (Shape.COUNT, ContextKind.DOCUMENTS, "How many lines of the `GPL-2` text mention `Program`?", "lines"),
         (Shape.COUNT, ContextKind.DOCUMENTS, "In how many documents is the office mentioned?", None),
@@ -32,3 +33,10 @@ def test_every_example_ends_in_a_final_and_reads_with_the_toolkit() -> None:
     for key, example in EXAMPLES.items():
         assert example.final.startswith("FINAL("), key
         assert example.turns and all(code.strip() and output.strip() for code, output in example.turns), key
+
+
+def test_which_of_the_things_asks_to_judge_each() -> None:
+    from unbounded.shapes import question_shape
+
+    assert question_shape("Which of the classes defined in `a.py` are exception classes?") is Shape.CLASSIFY
+    assert question_shape("Which file defines `Foo`?") is Shape.WHERE

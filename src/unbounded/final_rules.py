@@ -19,7 +19,7 @@ MAX_RULE_REFUSALS = 1
 #: What a reading that found nothing says: never the answer to a question.
 NON_ANSWER = re.compile(
     r"(answer:\s*)?(not stated|not found|not given|not mentioned|unknown|none|null|n/?a|no answer|"
-    r"i don'?t know|cannot (?:be )?determine[d]?)\.?",
+    r"i don'?t know|cannot (?:be )?determine[d]?|no(?: \w+){0,3} (?:found|defined|mentioned))\.?",
     re.IGNORECASE,
 )
 #: The text of an exception (the model's own code failed), not a finding.

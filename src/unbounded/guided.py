@@ -111,6 +111,7 @@ _FIELD = re.compile(r"^([A-Za-z][\w-]*):", re.M)
 _FILE_NAME = re.compile(r"[\w./-]+\.pyi?\b")
 #: Questions that judge classes by what they derive from (exceptions, subclasses of a named class).
 _CLASS_THINGS = re.compile(r"\b(exceptions?|subclass(?:es)?|derive[sd]?|inherit\w*|base class(?:es)?)\b", re.I)
+_COUNT_WORDS = re.compile(r"\b(how many|number of|count)\b", re.I)
 #: Counting lines of a text rather than documents.
 _LINES = re.compile(r"\blines?\b", re.I)
 
@@ -132,7 +133,7 @@ def _variant(shape: Shape, kind: ContextKind, question: str) -> str | None:
     if shape is Shape.WHERE and kind is ContextKind.CODE and not _named_code(question):
         return "described"
     if shape is Shape.CLASSIFY and kind is ContextKind.CODE and _CLASS_THINGS.search(question):
-        return "classes"
+        return "classes" if _COUNT_WORDS.search(question) else "classes-list"
     if shape is Shape.COUNT and kind in (ContextKind.DOCUMENTS, ContextKind.TEXT) and _LINES.search(question):
         return "lines"
     return None

@@ -182,6 +182,20 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
         ),
         'FINAL(str(len(found)))',
     ),
+    (S.CLASSIFY, K.CODE, "classes-list"): Example(
+        CODE_CONTEXT,
+        "Which of the classes defined in `shipping/errors.py` derive from `AddressError`, directly or not? List "
+        "every class, separated by commas, on the last line as `Answer: <class>, <class>, ...`.",
+        (
+            (
+                'classes = definitions(key="shipping/errors.py", kind="class")\n'
+                'found = [d.name for d in classes if "AddressError" in bases_of(d)]\n'
+                "print(len(classes), len(found), found)",
+                "9 3 ['PostcodeError', 'StreetError', 'CountryError']",
+            ),
+        ),
+        'FINAL(", ".join(found))',
+    ),
     # -- Field: value records -----------------------------------------------------------------------
     (S.VALUE, K.RECORDS): Example(
         RECORDS_CONTEXT,

@@ -57,6 +57,9 @@ _CHAIN = re.compile(
 )
 
 
+#: "Which of the classes ... are exceptions?": each item is judged, then the ones that qualify listed.
+_WHICH_OF = re.compile(r"\bwhich of (?:the|its|their|these|those)\b", re.I)
+
 _DEFAULT = re.compile(
     r"\b(by default|default|without (?:arguments|choosing|giving|passing|setting|any)|(?:give|gives|pass|passes) no|"
     r"unless|if you (?:don't|do not)|when no|created without|out of the box)\b",
@@ -77,7 +80,7 @@ def question_shape(question: str) -> Shape:
         return Shape.VALUE
     if _COUNT.search(q):
         return Shape.CLASSIFY if _JUDGE.search(q) else Shape.COUNT
-    if _JUDGE.search(q) and _LIST.search(q):
+    if (_JUDGE.search(q) and _LIST.search(q)) or _WHICH_OF.search(q):
         return Shape.CLASSIFY
     if _LIST.search(q):
         return Shape.LIST
