@@ -53,3 +53,29 @@ def test_a_non_answer_is_sent_back_once_without_asking_a_model(tmp_path: Path) -
     sent_back = [m.content for m in lm.calls[-1] if m.role == "user"][-1]
     assert "is not an answer to the question" in sent_back and "find(question, k=8)" in sent_back
     assert CONTEXT  # the context the scripted root reads
+
+
+_PARCELS = {
+    "shipping/air.py": "from .customs import CustomsRules\n\nclass AirParcel(CustomsRules, Parcel):\n    speed = 3\n",
+    "shipping/customs.py": "class CustomsRules:\n    def duty(self):\n        return 0\n",
+}
+_CHAIN_WHERE = "`AirParcel` takes its customs rules from a base class. In which file is that base class defined?"
+
+
+def test_a_chain_answered_with_its_first_step_is_sent_on() -> None:
+    from unbounded.final_rules import refusal
+    from unbounded.shapes import Shape, question_shape
+
+    assert question_shape(_CHAIN_WHERE) is Shape.CHAIN
+    note = refusal("shipping/air.py", _CHAIN_WHERE, _PARCELS)
+    assert note is not None and "`AirParcel`" in note and "definitions(" in note
+    assert refusal("shipping/customs.py", _CHAIN_WHERE, _PARCELS) is None
+
+
+def test_the_first_step_rule_is_only_for_chains_that_ask_for_a_file() -> None:
+    from unbounded.final_rules import refusal
+
+    where = "Which file defines the class `AirParcel`?"
+    assert refusal("shipping/air.py", where, _PARCELS) is None
+    value = "`AirParcel` takes its speed from a constant. What is the value of that constant?"
+    assert refusal("3", value, _PARCELS) is None

@@ -15,7 +15,8 @@ from unbounded.shapes import ContextKind, Shape
     [
         (Shape.WHERE, ContextKind.CODE, "Which file defines the class `HeaderRegistry`?", None),
         (Shape.WHERE, ContextKind.CODE, "In the `email` package, which module folds long header lines?", "described"),
-        (Shape.CLASSIFY, ContextKind.CODE, "How many classes in `errors.py` are exception classes?", "classes"),
+        (Shape.CLASSIFY, ContextKind.CODE, "How many classes in `errors.py` are exception classes?", "classes-file"),
+        (Shape.CLASSIFY, ContextKind.CODE, "How many of the package's classes derive from an exception?", "classes"),
         (Shape.CLASSIFY, ContextKind.CODE, "Which of the classes in `errors.py` are exceptions?", "classes-list"),
         (Shape.CLASSIFY, ContextKind.CODE, "How many functions of the package are generators?", None),
         (Shape.COUNT, ContextKind.DOCUMENTS, "How many lines of the `GPL-2` text mention `Program`?", "lines"),

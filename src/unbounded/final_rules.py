@@ -14,6 +14,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .repl.code_index import definitions
+from .repl.find import code_names
+from .shapes import Shape, question_shape
+
 MAX_RULE_REFUSALS = 1
 
 #: What a reading that found nothing says: never the answer to a question.
@@ -46,6 +50,13 @@ NON_ANSWER_NOTE = (
 NOT_A_KEY_NOTE = (
     "Note: the question asks for a file of `context`, and {answer!r} is not one of its keys.{suggestion} Answer "
     "with the key exactly as `context` has it (a definition's or a hit's .key), then call FINAL again."
+)
+
+FIRST_HOP_NOTE = (
+    "Note: {answer!r} is the file that defines `{start}`, where the question starts, not where it leads. Look "
+    "at the code of `{start}` for the name it takes the asked thing from (a base class, a constant, a function "
+    "it calls), then definitions(that name) and answer with that definition's .key. If that is the same file, "
+    "call FINAL with it again."
 )
 
 
@@ -94,8 +105,31 @@ def not_a_key(answer: str, question: str, context: Any) -> str | None:
     return NOT_A_KEY_NOTE.format(answer=answer[:200], suggestion=suggestion)
 
 
+def first_hop(answer: str, question: str, context: Any) -> str | None:
+    """The note for a chain question answered with its first step: the file that defines the very name the
+    question starts from, when the question asks for the file that the chain leads to.
+
+    A chain ("`X` gets ... from a class: where is that class defined?") names where it starts; its
+    answer lies one definition further. A small root that prints `X`'s definition sees a file name
+    and gives it. One refusal (the engine's bound) sends it on; an answer it repeats is taken, as the
+    next step can lie in the same file.
+    """
+    if not isinstance(context, Mapping) or not context or not _ASKS_FOR_KEY.search(question):
+        return None
+    if question_shape(question) is not Shape.CHAIN:
+        return None
+    text = _unquote(answer)
+    m = _LINE_SUFFIX.match(text)
+    name = (m.group(1) if m else text).strip().strip("`'\"")
+    for start in code_names(question)[:3]:
+        files = {str(d.key) for d in definitions(context, start) if d.kind != "module"}
+        if name in files:
+            return FIRST_HOP_NOTE.format(answer=answer[:200], start=start)
+    return None
+
+
 def refusal(answer: str, question: str, context: Any) -> str | None:
     """The note that sends a final answer back by its form, or None when no rule objects."""
     if is_non_answer(answer, question):
         return NON_ANSWER_NOTE.format(answer=answer[:200])
-    return not_a_key(answer, question, context)
+    return not_a_key(answer, question, context) or first_hop(answer, question, context)

@@ -133,7 +133,9 @@ def _variant(shape: Shape, kind: ContextKind, question: str) -> str | None:
     if shape is Shape.WHERE and kind is ContextKind.CODE and not _named_code(question):
         return "described"
     if shape is Shape.CLASSIFY and kind is ContextKind.CODE and _CLASS_THINGS.search(question):
-        return "classes" if _COUNT_WORDS.search(question) else "classes-list"
+        if not _COUNT_WORDS.search(question):
+            return "classes-list"
+        return "classes-file" if _FILE_NAME.search(question) else "classes"
     if shape is Shape.COUNT and kind in (ContextKind.DOCUMENTS, ContextKind.TEXT) and _LINES.search(question):
         return "lines"
     return None

@@ -55,11 +55,10 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
                 "hits = find(question)\n"
                 "answers = llm_map(question, hits)\n"
                 "print([(h.key, a) for h, a in zip(hits, answers)])",
-                "[('shipping/retry.py', 'Answer: 3'), ('shipping/couriers.py', 'not stated'), "
-                "('shipping/retry.py', 'not stated')]",
+                "[('shipping/retry.py', '3'), ('shipping/couriers.py', 'not stated'), ('shipping/queue.py', '10')]",
             ),
         ),
-        'FINAL("3")',
+        'FINAL("3")  # the places come best first: the first one that gives a value answers',
     ),
     (S.WHERE, K.CODE): Example(
         CODE_CONTEXT,
@@ -141,7 +140,7 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
         "constant, not its name, alone on the last line as `Answer: <number>`.",
         (
             (
-                "for h in search(question, k=3):\n    print(h.key, h.line, h.text[:300])",
+                "for h in find(question):\n    print(h.key, h.line, h.text[:300])",
                 "shipping/parcel.py 20 class Parcel:\n    def __init__(self, weight, priority=DEFAULT_PRIORITY):\n"
                 "shipping/const.py 1 Constants of the shipping package.\n"
                 "shipping/labels.py 77 priority = parcel.priority",
@@ -168,6 +167,21 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
         'FINAL("5")',
     ),
     (S.CLASSIFY, K.CODE, "classes"): Example(
+        CODE_CONTEXT,
+        "How many of the package's classes are exception classes, directly or through other base classes? Give "
+        "the number alone on the last line, as `Answer: <number>`.",
+        (
+            (
+                'classes = definitions(kind="class")\n'
+                'found = [d.qualname for d in classes if "Exception" in bases_of(d)]\n'
+                "print(len(classes), len(found), found[:20])",
+                "64 12 ['ShippingError', 'AddressError', 'WeightError', 'CustomsError', 'LabelError', 'RateError', "
+                "'CourierDown', 'PostcodeError', 'StreetError', 'CountryError', 'Batch.Full', 'ZoneError']",
+            ),
+        ),
+        'FINAL(str(len(found)))',
+    ),
+    (S.CLASSIFY, K.CODE, "classes-file"): Example(
         CODE_CONTEXT,
         "How many of the classes defined in `shipping/errors.py` are exception classes? Give the number alone on "
         "the last line, as `Answer: <number>`.",
@@ -271,7 +285,7 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
                 "hits = find(question)\n"
                 "answers = llm_map(question, hits)\n"
                 "print([(h.key, a) for h, a in zip(hits, answers)])",
-                "[('travel.txt', 'Answer: 14'), ('expenses.txt', 'not stated'), ('leave.txt', 'not stated')]",
+                "[('travel.txt', '14'), ('expenses.txt', 'not stated'), ('leave.txt', 'not stated')]",
             ),
         ),
         'FINAL("14")',
@@ -372,7 +386,7 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
         (
             (
                 "answers = llm_map(question, find(question))\nprint(answers)",
-                "['Answer: 12', 'not stated', 'not stated']",
+                "['12', 'not stated', 'not stated']",
             ),
         ),
         'FINAL("12")',

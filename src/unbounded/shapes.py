@@ -51,8 +51,9 @@ _WHERE = re.compile(
     re.I,
 )
 _CHAIN = re.compile(
-    r"\b(not its name|in turn|that (?:file|class|function|module|one|license|mix-?in)|the one (?:it|that)|"
-    r"gets? (?:its|their) \w+ from|inherits?|derived from|succeeds|refers to|points to|names the)\b",
+    r"\b(not its name|in turn|that (?:file|class|base class|parent|function|method|constant|variable|module|one|"
+    r"license|mix-?in)|the one (?:it|that)|(?:gets?|takes?|borrows?) (?:its|their) (?:\w+ ){1,3}from|inherits?|"
+    r"derived from|succeeds|refers to|points to|names the)\b",
     re.I,
 )
 

@@ -78,6 +78,23 @@ def text_of(item: Any, limit: int = MAP_CHARS) -> str:
     return str(item)
 
 
+_LABEL = re.compile(r"^\**\s*answer\s*\**\s*:\s*\**\s*", re.IGNORECASE)
+
+
+def _bare(text: str) -> str:
+    """A one-line reply without its "Answer:" label, so that readings compare as values: a small root
+    takes a labelled reply over a bare one even when the bare one comes from the better place."""
+    if "\n" in text:
+        return text
+    stripped = _LABEL.sub("", text, count=1)
+    if stripped == text:
+        return text
+    stripped = stripped.strip()
+    if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in "`'\"":
+        stripped = stripped[1:-1].strip()
+    return stripped or text
+
+
 def parse_reply(reply: str, parse: Any) -> tuple[Any, bool]:
     """(value, ok) for a sub-model reply read as ``parse``: None (the text), ``"number"``/int/float,
     ``"yes/no"``/bool, ``"json"``, or a function of the text."""
@@ -85,7 +102,7 @@ def parse_reply(reply: str, parse: Any) -> tuple[Any, bool]:
     if text.startswith("[error"):
         return None, False
     if parse is None or parse is str:
-        return text, True
+        return _bare(text), True
     if parse in ("number", int, float):
         m = _NUMBER.search(text)
         if m is None:
