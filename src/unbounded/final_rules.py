@@ -16,6 +16,7 @@ from typing import Any
 
 from .repl.code_index import definitions
 from .repl.find import code_names
+from .repl.toolkit import drop_answer_label
 from .shapes import Shape, question_shape
 
 MAX_RULE_REFUSALS = 1
@@ -61,10 +62,14 @@ FIRST_HOP_NOTE = (
 
 
 def _unquote(answer: str) -> str:
-    text = answer.strip()
-    if text.lower().startswith("answer:"):
-        text = text[len("answer:") :].strip()
-    return text.strip("`'\" ").strip()
+    return drop_answer_label(answer).strip("`'\" ").strip()
+
+
+def _file_name(answer: str) -> str:
+    """What an answer names as a file: the answer without its label, quotes and a trailing line number."""
+    text = _unquote(answer)
+    m = _LINE_SUFFIX.match(text)
+    return (m.group(1) if m else text).strip().strip("`'\"")
 
 
 def is_non_answer(answer: str, question: str) -> bool:
@@ -93,9 +98,7 @@ def not_a_key(answer: str, question: str, context: Any) -> str | None:
     if not isinstance(context, Mapping) or not context or not _ASKS_FOR_KEY.search(question):
         return None
     keys = [str(k) for k in context]
-    text = _unquote(answer)
-    m = _LINE_SUFFIX.match(text)
-    name = (m.group(1) if m else text).strip().strip("`'\"")
+    name = _file_name(answer)
     if not _FILE_LIKE.fullmatch(name) or re.fullmatch(r"[\d.]+", name):
         return None  # a sentence, a number, a plain word: not a file named another way
     if any(name == k or k.endswith("/" + name) or name.endswith("/" + k) for k in keys):
@@ -118,9 +121,7 @@ def first_hop(answer: str, question: str, context: Any) -> str | None:
         return None
     if question_shape(question) is not Shape.CHAIN:
         return None
-    text = _unquote(answer)
-    m = _LINE_SUFFIX.match(text)
-    name = (m.group(1) if m else text).strip().strip("`'\"")
+    name = _file_name(answer)
     for start in code_names(question)[:3]:
         files = {str(d.key) for d in definitions(context, start) if d.kind != "module"}
         if name in files:

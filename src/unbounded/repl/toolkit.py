@@ -81,11 +81,10 @@ def text_of(item: Any, limit: int = MAP_CHARS) -> str:
 _LABEL = re.compile(r"^\**\s*answer\s*\**\s*:\s*\**\s*", re.IGNORECASE)
 
 
-def _bare(text: str) -> str:
-    """A one-line reply without its "Answer:" label, so that readings compare as values: a small root
-    takes a labelled reply over a bare one even when the bare one comes from the better place."""
-    if "\n" in text:
-        return text
+def drop_answer_label(text: str) -> str:
+    """``text`` without a leading "Answer:" label (``**Answer:**`` too) and the quotes around what follows;
+    ``text`` itself, stripped, when it has no label."""
+    text = text.strip()
     stripped = _LABEL.sub("", text, count=1)
     if stripped == text:
         return text
@@ -93,6 +92,12 @@ def _bare(text: str) -> str:
     if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in "`'\"":
         stripped = stripped[1:-1].strip()
     return stripped or text
+
+
+def _bare(text: str) -> str:
+    """A one-line reply without its "Answer:" label, so that readings compare as values: a small root
+    takes a labelled reply over a bare one even when the bare one comes from the better place."""
+    return text if "\n" in text else drop_answer_label(text)
 
 
 def parse_reply(reply: str, parse: Any) -> tuple[Any, bool]:
