@@ -49,7 +49,7 @@ from typing import Any
 from unbounded import RLM, Budget
 from unbounded.bench.tasks import niah
 from unbounded.models import resolve_model
-from unbounded.models.base import Completion, Delta, Message
+from unbounded.models.base import Completion, Delta, LMBase, Message, WrappedLM
 from unbounded.models.local import LocalLM
 
 TARGET_ACCURACY = 0.90
@@ -130,19 +130,24 @@ class Replay:
     same_text: bool
 
 
-class Recording:
-    """A model that passes calls through to ``inner`` and keeps each call's messages and timing.
+class Recording(WrappedLM):
+    """A model that passes calls through to ``inner`` and keeps each root call's messages and timing.
 
-    Everything else (``name``, slots, ``aload``, ``count_tokens``...) is the inner model's, so the
-    engine treats it exactly like the bare ``LocalLM`` (compact prompt, sub slot, depth slots).
+    A ``WrappedLM``, so everything else (abilities, slots, ``aload``, ``count_tokens``...) is the inner
+    model's and the engine treats it exactly like the bare ``LocalLM`` (guided prompt, sub slot, depth
+    slots). A slot twin (the sub-call context) records into a list of its own, so ``turns`` holds only
+    the root's calls.
     """
 
     def __init__(self, inner: LocalLM) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.turns: list[RootTurn] = []
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    def rewrap(self, inner: LMBase) -> WrappedLM:
+        twin = super().rewrap(inner)
+        assert isinstance(twin, Recording)
+        twin.turns = []
+        return twin
 
     async def complete(self, messages: Sequence[Message], **opts: Any) -> Completion:
         started = time.perf_counter()
