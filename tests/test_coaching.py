@@ -64,3 +64,35 @@ def test_the_guided_style_notices_its_own_examples_names() -> None:
     assert GuidedStyle().turn_notes(['print(definitions("urlsplit"))'], question, []) == []
     own = "Where is `quote_rate` defined?"  # the question's own name is no echo
     assert GuidedStyle().turn_notes(['print(definitions("quote_rate"))'], own, []) == []
+
+
+def test_the_guided_style_notes_code_that_goes_back_to_an_earlier_turn() -> None:
+    from unbounded.guided import GuidedStyle, turns_since_same_code
+
+    question = "Which file defines `urlsplit`?"
+    first = ['print(find("urlsplit"))']
+    second = ['print(read("urllib/parse.py", 400))']
+    again = ['print(find("urlsplit"))  \n\n']  # the same code, laid out a little differently
+    assert turns_since_same_code(again, [first, second]) == 2
+    assert turns_since_same_code(second, [first, second]) == 1
+    assert turns_since_same_code(['print(find("urlparse"))'], [first, second]) is None
+    (note,) = GuidedStyle().turn_notes(again, question, [first, second])
+    assert "2 turns ago" in note and "circle" in note
+    (note,) = GuidedStyle().turn_notes(second, question, [first, second])
+    assert "previous reply" in note
+    assert GuidedStyle().turn_notes(['print(find("urlparse"))'], question, [first, second]) == []
+
+
+def test_a_run_that_goes_back_to_the_code_of_two_turns_ago_is_told_so() -> None:
+    from unbounded import RLM, Budget
+    from unbounded.models.scripted import ScriptedLM
+
+    a = '```python\nprint(len(context))\n```'
+    b = '```python\nprint(context[:20])\n```'
+    lm = ScriptedLM([a, b, a, 'FINAL("done")'])
+    rlm = RLM(model=lm, sub_model=ScriptedLM(["yes"]), repl="inprocess", prompt_style="guided",
+              budget=Budget(max_iterations=6))
+    rlm.run("How long is the text?", "some text " * 50)
+    after_third = lm.calls[3][-1].content
+    assert "same code as your reply 2 turns ago" in after_third
+    assert "same code" not in lm.calls[2][-1].content

@@ -406,7 +406,7 @@ class RLM:
     async def _loop(self, run: RunState, node: Node, repl: REPL, messages: list[Message]) -> Outcome:
         style = self.style
         max_it = self.budget.max_iterations
-        previous_code: list[str] = []
+        earlier_code: list[list[str]] = []  # each earlier turn's code that ran, oldest first
         guard = AnswerGuard(node.question, node.unseen, check_grounding=style.check_grounding)
         for iteration in range(1, max_it + 1):
             node.iterations = iteration
@@ -473,8 +473,8 @@ class RLM:
                     return outcome
                 outputs.append(note)
             else:
-                outputs.extend(style.turn_notes(parsed.code_blocks, node.question, previous_code))
-            previous_code = parsed.code_blocks
+                outputs.extend(style.turn_notes(parsed.code_blocks, node.question, earlier_code))
+            earlier_code.append(parsed.code_blocks)
             guard.observe(outputs)
             messages.append(Message("user", style.output_message(outputs, iteration, max_it)))
         return await self._forced_final(run, node, repl, messages)

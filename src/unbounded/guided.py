@@ -24,7 +24,7 @@ from .prompts import PromptConfig, compact_context_description, compact_first_us
 from .repl.base import ToolSpec
 from .repl.find import code_names
 from .shapes import ContextKind, Shape, context_kind, question_shape
-from .styles import CompactStyle
+from .styles import CompactStyle, register_style
 
 GUIDED_SYSTEM = """\
 You answer a question about data in the variable `context` ({context_type}: {kind_note}). It is far too long \
@@ -177,11 +177,34 @@ class GuidedStyle(CompactStyle):
         msgs.append(Message("user", compact_first_user_message(question, describe(info, kind, value))))
         return msgs
 
-    def turn_notes(self, code_blocks: list[str], question: str, previous_code: list[str]) -> list[str]:
+    def turn_notes(self, code_blocks: list[str], question: str, earlier_code: Sequence[list[str]]) -> list[str]:
         echo = example_echo_note(code_blocks, question, EXAMPLE_NAMES, whole_words=True)
         if echo is not None:
             return [echo]
-        if code_blocks == previous_code:
+        ago = turns_since_same_code(code_blocks, earlier_code)
+        if ago == 1:
             return ["Note: this is the same code as your previous reply, so it printed the same. Write different "
                     "code, or call FINAL(answer) if the output above shows the answer."]  # fmt: skip
+        if ago is not None:
+            return [f"Note: this is the same code as your reply {ago} turns ago, so it printed what it printed then: "
+                    "going back to it goes round in a circle. Write code you have not run yet (another search, "
+                    "reading another place, asking llm_map about what you found), or call FINAL(answer) if an "
+                    "output above shows the answer."]  # fmt: skip
         return []
+
+
+def turns_since_same_code(code_blocks: list[str], earlier_code: Sequence[list[str]]) -> int | None:
+    """How many turns back the root ran this same code (1: the turn before), None if it never did.
+    Lines are compared without their trailing spaces and blank lines: a small model that goes round
+    in a circle repeats its code, not always its layout."""
+    def normal(blocks: list[str]) -> list[str]:
+        return ["\n".join(line.rstrip() for line in block.strip().splitlines() if line.strip()) for block in blocks]
+
+    mine = normal(code_blocks)
+    for ago, earlier in enumerate(reversed(earlier_code), 1):
+        if normal(earlier) == mine:
+            return ago
+    return None
+
+
+register_style(GuidedStyle())

@@ -113,8 +113,9 @@ class PromptStyle:
             parts.append(f"FINAL: {result.final[:200]}")
         return ("\n".join(parts) if parts else "(no output)"), cut
 
-    def turn_notes(self, code_blocks: list[str], question: str, previous_code: list[str]) -> list[str]:
-        """Notes appended to a turn's output (e.g. a small model that copied the worked example)."""
+    def turn_notes(self, code_blocks: list[str], question: str, earlier_code: Sequence[list[str]]) -> list[str]:
+        """Notes appended to a turn's output (e.g. a small model that copied the worked example).
+        ``earlier_code``: the code of each earlier turn that ran, oldest first."""
         return []
 
     def output_message(self, parts: Sequence[str], iteration: int, max_iterations: int) -> str:
@@ -161,11 +162,11 @@ class CompactStyle(PromptStyle):
     def reply_text(self, text: str) -> str:
         return close_code_fence(text)
 
-    def turn_notes(self, code_blocks: list[str], question: str, previous_code: list[str]) -> list[str]:
+    def turn_notes(self, code_blocks: list[str], question: str, earlier_code: Sequence[list[str]]) -> list[str]:
         echo = example_echo_note(code_blocks, question)
         if echo is not None:
             return [echo]
-        if code_blocks == previous_code:  # greedy small models loop on one cell
+        if earlier_code and code_blocks == earlier_code[-1]:  # greedy small models loop on one cell
             return [REPEATED_CODE_NOTE]
         return []
 
@@ -201,10 +202,7 @@ register_style(FullStyle())
 register_style(CompactStyle())
 
 
-def _register_guided() -> None:
-    from .guided import GuidedStyle  # its module builds on CompactStyle, defined above
-
-    register_style(GuidedStyle())
-
-
-_register_guided()
+# The guided style builds on CompactStyle (above) and registers itself when its module has run. Imported
+# as a module, not `from .guided import GuidedStyle`, so that importing `unbounded.guided` first (which
+# imports this module half-way through its own) still works.
+from . import guided as _guided  # noqa: E402,F401

@@ -152,7 +152,7 @@ def _rebuild_output(
     iteration: int,
     question: str,
     code: list[str],
-    before: list[str],
+    earlier: list[list[str]],
 ) -> str | None:
     """Schema 1: the output message of one turn rebuilt from its cells (None when it cannot be)."""
     try:
@@ -173,7 +173,7 @@ def _rebuild_output(
             if shown is None:
                 shown = style.format_cell(result, limit)[0]
             parts.append((f"[block {i}]\n" if len(cells) > 1 else "") + shown)
-        parts.extend(style.turn_notes(code, question, before))
+        parts.extend(style.turn_notes(code, question, earlier))
         max_it = int((config.get("budget") or {}).get("max_iterations", 20))
         return style.output_message(parts, iteration, max_it)
     except Exception:
@@ -257,14 +257,16 @@ class _Turns:
         self, style: Any | None, config: dict[str, Any], cells: dict[int, list[Event]], question: str, schema: int
     ):
         self.style, self.config, self.cells, self.question, self.schema = style, config, cells, question, schema
-        self.code_before: list[str] = []
+        self.code_earlier: list[list[str]] = []  # the code of each earlier turn that had some, oldest first
         self.code_last: list[str] = []
         self.last_reply = ""
 
     def replied(self, reply: str) -> None:
         from ..parsing import parse_reply
 
-        self.code_before, self.code_last = self.code_last, parse_reply(reply).code_blocks
+        if self.code_last:
+            self.code_earlier.append(self.code_last)
+        self.code_last = parse_reply(reply).code_blocks
         self.last_reply = reply
 
     def output(self, iteration: int) -> str | None:
@@ -277,7 +279,7 @@ class _Turns:
             iteration,
             self.question,
             self.code_last,
-            self.code_before,
+            self.code_earlier,
         )
 
     def candidates(self, iteration: int) -> list[str]:
