@@ -48,3 +48,23 @@ def test_invalid_budget() -> None:
         Budget(max_iterations=0)
     with pytest.raises(ValueError):
         Budget(max_llm_calls=-1)
+
+
+def test_a_batch_the_call_budget_cannot_finish_is_refused_before_it_spends_anything() -> None:
+    """A 1.5B root mapped a yes/no question over 482 records with 198 calls left: the batch spent them all
+    on the first 198 and the run ended with no answer. Refused up front, the calls stay for the answer."""
+    from unbounded import RLM, Budget
+    from unbounded.models.scripted import ScriptedLM
+
+    root = ScriptedLM([
+        '```python\nr = llm_batch(["is this a game?"] * 20)\n```',
+        '```python\nr = llm_batch(["is this a game?"] * 3)\nprint(r)\n```',
+        'FINAL("3 asked")',
+    ])
+    sub = ScriptedLM(["yes"])
+    result = RLM(model=root, sub_model=sub, repl="inprocess", prompt_style="full",
+                 budget=Budget(max_llm_calls=10)).run("How many games?", "a game\n" * 10)
+    assert result.status.kind.value == "final" and result.answer == "3 asked"
+    assert len(sub.calls) == 3  # none for the refused batch of 20
+    refused = root.calls[1][-1].content
+    assert "llm_batch of 20 prompts needs 20 model calls" in refused and "nothing was asked" in refused

@@ -96,3 +96,24 @@ def test_a_run_that_goes_back_to_the_code_of_two_turns_ago_is_told_so() -> None:
     after_third = lm.calls[3][-1].content
     assert "same code as your reply 2 turns ago" in after_third
     assert "same code" not in lm.calls[2][-1].content
+
+
+def test_after_a_repeated_cell_the_next_root_call_samples_instead_of_decoding_greedily() -> None:
+    """A 1.5B root at temperature 0 ran one cell eighteen times in a row; the same prompt plus a note
+    gave the same code each time. One call at the style's loop temperature, seeded, breaks the circle."""
+    from unbounded import RLM, Budget
+    from unbounded.guided import GuidedStyle
+    from unbounded.models.scripted import ScriptedLM
+
+    a = '```python\nprint(len(context))\n```'
+    lm = ScriptedLM([a, a, '```python\nprint(context[:20])\n```', 'FINAL("done")'])
+    rlm = RLM(model=lm, sub_model=ScriptedLM(["yes"]), repl="inprocess", prompt_style="guided",
+              budget=Budget(max_iterations=6))
+    rlm.run("How long is the text?", "some text " * 50)
+    temps = [o.get("temperature") for o in lm.options]
+    assert temps[:4] == [0.0, 0.0, GuidedStyle.loop_temperature, 0.0]
+    assert lm.options[2]["seed"] == 2
+    # a style without a loop temperature keeps greedy decoding
+    lm2 = ScriptedLM([a, a, 'FINAL("done")'])
+    RLM(model=lm2, repl="inprocess", prompt_style="compact", budget=Budget(max_iterations=4)).run("q?", "x " * 50)
+    assert all(o.get("temperature") == 0.0 for o in lm2.options)

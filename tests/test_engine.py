@@ -174,12 +174,22 @@ def test_unknown_model_spec_lists_known_backends() -> None:
 
 
 def test_budget_calls_never_exceeded_under_concurrency() -> None:
+    # strict: the batch is not refused up front (see the next test), so 500 concurrent calls meet the limit
     sub = ScriptedLM(lambda ms: "ok", latency=0.01)
     root = ScriptedLM([code("out = llm_batch(['p'] * 500)\nprint(sum(o == 'ok' for o in out))"), code("FINAL('x')")])
-    result = RLM(model=root, sub_model=sub, repl="inprocess", budget=Budget(max_llm_calls=50)).run("q", "ctx")
-    assert result.status == "budget:max_llm_calls"
-    assert result.total_usage.calls <= 50
+    rlm = RLM(model=root, sub_model=sub, repl="inprocess", budget=Budget(max_llm_calls=50, strict=True))
+    with pytest.raises(BudgetExceeded):
+        rlm.run("q", "ctx")
     assert len(root.calls) + len(sub.calls) <= 50
+
+
+def test_a_batch_bigger_than_the_calls_left_is_refused_and_the_run_answers() -> None:
+    sub = ScriptedLM(lambda ms: "ok", latency=0.01)
+    root = ScriptedLM([code("out = llm_batch(['p'] * 500)"), code("out = llm_batch(['p'] * 40)\nprint(len(out))"),
+                       code("FINAL(str(sum(o == 'ok' for o in out)))")])  # fmt: skip
+    result = RLM(model=root, sub_model=sub, repl="inprocess", budget=Budget(max_llm_calls=50)).run("q", "ctx")
+    assert result.status == "final" and result.answer == "40"
+    assert len(sub.calls) == 40 and result.total_usage.calls == 43
 
 
 def test_budget_tokens_never_exceeded_with_exact_counts() -> None:
@@ -194,7 +204,7 @@ def test_budget_tokens_never_exceeded_with_exact_counts() -> None:
 
     sub = Counting(lambda ms: "y" * 10, usage_fn=usage, latency=0.005)
     sub.default_max_tokens = 10
-    root = Counting([code("out = llm_batch(['x' * 100] * 200)"), code("FINAL('x')")], usage_fn=usage)
+    root = Counting([code("out = llm_batch(['x' * 100] * 150)"), code("FINAL('x')")], usage_fn=usage)
     root.default_max_tokens = 50
     limit = 9_000
     result = RLM(model=root, sub_model=sub, repl="inprocess", budget=Budget(max_total_tokens=limit)).run("q", "c")

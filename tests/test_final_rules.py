@@ -79,3 +79,25 @@ def test_the_first_step_rule_is_only_for_chains_that_ask_for_a_file() -> None:
     assert refusal("shipping/air.py", where, _PARCELS) is None
     value = "`AirParcel` takes its speed from a constant. What is the value of that constant?"
     assert refusal("3", value, _PARCELS) is None
+
+
+_POLICIES = {
+    "leave-2020.txt": "LEAVE POLICY 2020. This policy replaces the Holiday Scheme of 2015.",
+    "holiday-2015.txt": "THE HOLIDAY SCHEME 2015. This scheme sets out paid holiday.",
+    "holiday-2015.1.txt": "THE HOLIDAY SCHEME 2015, amended.",
+}
+_CHAIN_DOCS = "The leave policy of 2020 names the older scheme it replaces. Which document holds that older scheme?"
+
+
+def test_a_chain_over_documents_answered_with_the_document_it_starts_from_is_sent_on() -> None:
+    """A 1.5B root asked which file holds the license that LGPL 2.1 succeeds read LGPL 2.1, got its own
+    title back from the sub-model, and answered with LGPL 2.1's own key."""
+    note = refusal("leave-2020.txt", _CHAIN_DOCS, _POLICIES)
+    assert note is not None and "'leave-2020.txt' is the document the question starts from" in note
+    assert refusal("holiday-2015.txt", _CHAIN_DOCS, _POLICIES) is None
+    q = "The text of the LGPL version 2.1 names the earlier license it succeeds. Which file holds that earlier license?"
+    licenses = {"LGPL-2.1": "...", "LGPL-2": "...", "LGPL-3": "..."}
+    assert refusal("LGPL-2.1", q, licenses) is not None
+    assert refusal("LGPL-2", q, licenses) is None  # '2' is not read out of '2.1'
+    assert refusal("LGPL-3", q, licenses) is None
+    assert refusal("leave-2020.txt", "Which document is the leave policy of 2020?", _POLICIES) is None  # no chain

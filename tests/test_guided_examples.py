@@ -22,6 +22,8 @@ from unbounded.shapes import ContextKind, Shape
         (Shape.COUNT, ContextKind.DOCUMENTS, "How many lines of the `GPL-2` text mention `Program`?", "lines"),
         (Shape.COUNT, ContextKind.DOCUMENTS, "In how many documents is the office mentioned?", None),
         (Shape.LIST, ContextKind.CODE, "Which members of the `Color` enum are primary?", "members"),
+        (Shape.CHAIN, ContextKind.CODE, "`LoggingServer` takes its locking from a base class: which module has it?", "bases"),
+        (Shape.CHAIN, ContextKind.CODE, "Which number does `zipfile` use, in turn, for its default level?", None),
     ],
 )
 def test_the_variant_follows_the_wording(shape: Shape, kind: ContextKind, question: str, variant: str | None) -> None:

@@ -231,3 +231,21 @@ def test_llm_map_asks_short_texts_several_to_a_call_and_retries_what_a_call_miss
     result = RLM(model=root, sub_model=sub_lm, repl="inprocess").run("q", "ctx")
     assert result.answer == str([i % 3 == 0 for i in range(20)])
     assert len(sub_lm.calls) == 3 + 3  # 20 texts in 3 calls of up to 8, then the 3 left out one by one
+
+
+def test_definitions_of_a_module_or_a_class_say_what_to_follow_instead_of_value() -> None:
+    """A 1.5B root printed `d.value, d.resolved` for the module and the class a chain starts from, saw
+    `None None`, and answered None or ran the same cell again; the note says where to go on."""
+    state = build_namespace(SOURCES, lambda kind, payload: [], {})
+    ns = state.namespace
+    ns["definitions"]("Parcel")
+    assert state.notes[-1] == "definitions('Parcel'): a class, so .value is None; its base classes (.bases): none written"
+    ns["definitions"]("ParcelError")
+    assert state.notes[-1].endswith("(.bases): ValueError")
+    ns["definitions"]("const")
+    assert "'const' is a module (shipping/const.py)" in state.notes[-1]
+    assert "definitions(key='shipping/const.py')" in state.notes[-1]
+    before = len(state.notes)
+    ns["definitions"]("DEFAULT_PRIORITY")  # a variable has a value: nothing to add
+    ns["definitions"](kind="class")
+    assert len(state.notes) == before

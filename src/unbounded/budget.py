@@ -116,6 +116,12 @@ class Ledger:
             self._exhaust("max_seconds", f"wall-clock limit of {self.budget.max_seconds:g}s reached")
 
     # -- calls ------------------------------------------------------------------------
+    def calls_left(self) -> int | None:
+        """Model calls the run may still start (None: no call limit)."""
+        if self.budget.max_llm_calls is None:
+            return None
+        return max(0, self.budget.max_llm_calls - self.calls - self.reserved_calls)
+
     def reserve(self, tokens_upper: int, cost_upper: float | None) -> Reservation:
         """Reserve one call. Raises BudgetExceeded (after marking the ledger) if it would not fit."""
         b = self.budget

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 
 from .prompts import COMPACT_EXAMPLE_TERMS, EXAMPLE_ECHO_NOTE
 
@@ -70,3 +71,17 @@ def example_echo_note(
     own = distinctive_terms(question)
     suggestion = (", such as " + ", ".join(repr(t) for t in own)) if own else ""
     return EXAMPLE_ECHO_NOTE.format(copied=", ".join(repr(t) for t in copied), suggestion=suggestion)
+
+
+def turns_since_same_code(code_blocks: list[str], earlier_code: Sequence[list[str]]) -> int | None:
+    """How many turns back the root ran this same code (1: the turn before), None if it never did.
+    Lines are compared without their trailing spaces and blank lines: a small model that goes round
+    in a circle repeats its code, not always its layout."""
+    def normal(blocks: list[str]) -> list[str]:
+        return ["\n".join(line.rstrip() for line in block.strip().splitlines() if line.strip()) for block in blocks]
+
+    mine = normal(code_blocks)
+    for ago, earlier in enumerate(reversed(earlier_code), 1):
+        if normal(earlier) == mine:
+            return ago
+    return None

@@ -21,6 +21,7 @@ from .answer_guard import AnswerGuard, context_unseen
 from .assembly import ModelSet, build_models
 from .budget import Budget, Ledger
 from .calls import ModelCaller
+from .coaching import turns_since_same_code
 from .config import RLMConfig
 from .context import ContextInfo, LoadedContext, load_context
 from .errors import BudgetExceeded, ContextError, ContextLengthError, ModelError, REPLError, VariableError
@@ -407,13 +408,15 @@ class RLM:
         style = self.style
         max_it = self.budget.max_iterations
         earlier_code: list[list[str]] = []  # each earlier turn's code that ran, oldest first
+        unstick: dict[str, Any] | None = None  # options for the next root call after a repeated cell
         guard = AnswerGuard(node.question, node.unseen, check_grounding=style.check_grounding)
         for iteration in range(1, max_it + 1):
             node.iterations = iteration
             run.ledger.check_time()
             if run.ledger.exhausted:
                 raise BudgetExceeded(run.ledger.exhausted)
-            completion = await self._root_call(run, node, messages, purpose="root")
+            completion = await self._root_call(run, node, messages, purpose="root", options=unstick)
+            unstick = None
             reply = style.reply_text(completion.text)
             parsed = parse_reply(reply)
             messages.append(Message("assistant", reply))
@@ -465,6 +468,7 @@ class RLM:
                     break
                 if run.ledger.exhausted:
                     raise BudgetExceeded(run.ledger.exhausted)
+            repeated = turns_since_same_code(parsed.code_blocks, earlier_code) is not None
             if final is None and parsed.final is not None:
                 final = await self._resolve_text_final(repl, parsed.final.value, parsed.final.is_var)
             if final is not None:
@@ -475,6 +479,7 @@ class RLM:
             else:
                 outputs.extend(style.turn_notes(parsed.code_blocks, node.question, earlier_code))
             earlier_code.append(parsed.code_blocks)
+            unstick = self._unstick(run, node, iteration) if repeated else None
             guard.observe(outputs)
             messages.append(Message("user", style.output_message(outputs, iteration, max_it)))
         return await self._forced_final(run, node, repl, messages)
@@ -586,8 +591,21 @@ class RLM:
             return None
         return format_final(v)
 
-    async def _root_call(self, run: RunState, node: Node, messages: list[Message], *, purpose: str) -> Any:
+    def _unstick(self, run: RunState, node: Node, iteration: int) -> dict[str, Any] | None:
+        """Options for the root call after a cell that repeated an earlier turn's code: greedy decoding
+        would write it again, so the style's ``loop_temperature`` (seeded, so a run stays reproducible)."""
+        temperature = self.style.loop_temperature
+        if temperature is None or float(self.model_options.get("temperature") or 0.0) > 0.0:
+            return None
+        run.tracer.emit("warning", parent=node.id, source="engine",
+                        message=f"repeated code: the next root call samples at temperature {temperature:g}")  # fmt: skip
+        return {"temperature": temperature, "seed": iteration}
+
+    async def _root_call(
+        self, run: RunState, node: Node, messages: list[Message], *, purpose: str, options: Mapping[str, Any] | None = None
+    ) -> Any:
         lm = self.models.for_depth(node.depth)
+        opts = {**self.model_options, **dict(options or {})}
         reserve = int(self.model_options.get("max_tokens") or 1024)
         if needs_compaction(messages, lm.context_window, reserve, self.compaction):
             await self._compact(run, node, messages)
@@ -596,13 +614,13 @@ class RLM:
         on_text = _token_sink(run, node, purpose) if run.stream_tokens else None
         try:
             return await run.caller.complete(
-                lm, trimmed, purpose=purpose, parent=node.id, on_text=on_text, **self.model_options
+                lm, trimmed, purpose=purpose, parent=node.id, on_text=on_text, **opts
             )
         except ContextLengthError:
             window = lm.context_window or _window_guess(messages)
             smaller = fit_history(messages, window, reserve, head=node.head, aggressive=True)
             return await run.caller.complete(
-                lm, smaller, purpose=purpose, parent=node.id, on_text=on_text, **self.model_options
+                lm, smaller, purpose=purpose, parent=node.id, on_text=on_text, **opts
             )
 
 

@@ -178,6 +178,11 @@ class BudgetExceeded(UnboundedError):
         self.limit = limit
 
 
+class BatchOverBudget(UnboundedError):
+    """A batch of sub-calls asks for more model calls than the run has left. Nothing of it is asked, so
+    the calls left stay for a narrower batch and the root's answer; the model's code sees the message."""
+
+
 class REPLError(UnboundedError):
     """The REPL worker failed in a way the model cannot fix (crash, protocol violation)."""
 

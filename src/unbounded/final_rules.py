@@ -60,6 +60,13 @@ FIRST_HOP_NOTE = (
     "call FINAL with it again."
 )
 
+FIRST_DOCUMENT_NOTE = (
+    "Note: {answer!r} is the document the question starts from, not the one it leads to. Read it (a region "
+    "of context[{answer!r}], with llm_query) for the name or title of the one it points to, search(...) for "
+    "that name, and answer with the key of the document that holds it. If that is the same document, call "
+    "FINAL with it again."
+)
+
 
 def _unquote(answer: str) -> str:
     return drop_answer_label(answer).strip("`'\" ").strip()
@@ -126,7 +133,20 @@ def first_hop(answer: str, question: str, context: Any) -> str | None:
         files = {str(d.key) for d in definitions(context, start) if d.kind != "module"}
         if name in files:
             return FIRST_HOP_NOTE.format(answer=answer[:200], start=start)
+    if name in {str(k) for k in context} and _question_names_key(name, question):
+        return FIRST_DOCUMENT_NOTE.format(answer=name)
     return None
+
+
+def _question_names_key(key: str, question: str) -> bool:
+    """True when every part of a document's key (``LGPL-2.1``: ``LGPL``, ``2.1``) is a word of the question
+    ("The text of the LGPL version 2.1 names ..."): the document the chain starts from. A part is matched
+    whole, so ``2`` is not found in ``2.1``."""
+    stem = re.sub(r"\.(?:txt|md|rst|html?)$", "", key.rsplit("/", 1)[-1], flags=re.IGNORECASE)
+    parts = [p for p in re.split(r"[-_\s]+", stem) if p]
+    return bool(parts) and all(
+        re.search(rf"(?<![\w.]){re.escape(p)}(?!\w|\.\d)", question, re.IGNORECASE) for p in parts
+    )
 
 
 def refusal(answer: str, question: str, context: Any) -> str | None:

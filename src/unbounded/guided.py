@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .coaching import example_echo_note
+from .coaching import example_echo_note, turns_since_same_code
 from .context import ContextInfo
 from .guided_examples import EXAMPLE_NAMES, Example, example_for
 from .models.base import Message
@@ -111,6 +111,12 @@ _FIELD = re.compile(r"^([A-Za-z][\w-]*):", re.M)
 _FILE_NAME = re.compile(r"[\w./-]+\.pyi?\b")
 #: Questions that judge classes by what they derive from (exceptions, subclasses of a named class).
 _CLASS_THINGS = re.compile(r"\b(exceptions?|subclass(?:es)?|derive[sd]?|inherit\w*|base class(?:es)?)\b", re.I)
+#: A chain through a class's bases: "gets its ... from a mix-in", "which base class", "inherits".
+_CLASS_HOP = re.compile(
+    r"\b(mix-?ins?|base class(?:es)?|parent class(?:es)?|super-?class(?:es)?|inherit\w*|derive[sd]? from|"
+    r"subclass(?:es)? of)\b",
+    re.I,
+)
 _COUNT_WORDS = re.compile(r"\b(how many|number of|count)\b", re.I)
 #: Counting lines of a text rather than documents.
 _LINES = re.compile(r"\blines?\b", re.I)
@@ -127,7 +133,8 @@ _PACKAGE_NAMED = re.compile(r"`[^`\n]+`\s+(?:package|module)s?\b|\b(?:package|mo
 
 
 def _variant(shape: Shape, kind: ContextKind, question: str) -> str | None:
-    """A sharper example where the question says which: the members of a class rather than what a file defines."""
+    """A sharper example where the question says which: the members of a class rather than what a file defines,
+    a chain through a class's bases rather than through a constant."""
     if shape is Shape.LIST and kind is ContextKind.CODE and not _FILE_NAME.search(question):
         return "members"
     if shape is Shape.WHERE and kind is ContextKind.CODE and not _named_code(question):
@@ -136,6 +143,8 @@ def _variant(shape: Shape, kind: ContextKind, question: str) -> str | None:
         if not _COUNT_WORDS.search(question):
             return "classes-list"
         return "classes-file" if _FILE_NAME.search(question) else "classes"
+    if shape is Shape.CHAIN and kind is ContextKind.CODE and _CLASS_HOP.search(question):
+        return "bases"
     if shape is Shape.COUNT and kind in (ContextKind.DOCUMENTS, ContextKind.TEXT) and _LINES.search(question):
         return "lines"
     return None
@@ -162,6 +171,7 @@ class GuidedStyle(CompactStyle):
 
     name = "guided"
     check_answers = True
+    loop_temperature = 0.7
 
     def initial_messages(
         self, cfg: PromptConfig, question: str, info: ContextInfo, tools: Sequence[ToolSpec], value: Any = None
@@ -191,20 +201,6 @@ class GuidedStyle(CompactStyle):
                     "reading another place, asking llm_map about what you found), or call FINAL(answer) if an "
                     "output above shows the answer."]  # fmt: skip
         return []
-
-
-def turns_since_same_code(code_blocks: list[str], earlier_code: Sequence[list[str]]) -> int | None:
-    """How many turns back the root ran this same code (1: the turn before), None if it never did.
-    Lines are compared without their trailing spaces and blank lines: a small model that goes round
-    in a circle repeats its code, not always its layout."""
-    def normal(blocks: list[str]) -> list[str]:
-        return ["\n".join(line.rstrip() for line in block.strip().splitlines() if line.strip()) for block in blocks]
-
-    mine = normal(code_blocks)
-    for ago, earlier in enumerate(reversed(earlier_code), 1):
-        if normal(earlier) == mine:
-            return ago
-    return None
 
 
 register_style(GuidedStyle())

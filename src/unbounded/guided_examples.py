@@ -152,6 +152,24 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
         ),
         'FINAL("5")',
     ),
+    (S.CHAIN, K.CODE, "bases"): Example(
+        CODE_CONTEXT,
+        "`ExpressParcel` inherits its tracking from one of its base classes, a mix-in. Which file defines that base "
+        "class? Give the file path alone on the last line, as `Answer: <path>`.",
+        (
+            (
+                'for d in definitions("ExpressParcel"):\n'
+                "    print(d.key, d.line, d.bases)\n"
+                "    for base in d.bases:\n"
+                "        for b in definitions(base):\n"
+                "            print(base, b.key, b.line)",
+                "shipping/express.py 12 ['tracking.TrackingMixin', 'Parcel']\n"
+                "tracking.TrackingMixin shipping/tracking.py 30\n"
+                "Parcel shipping/parcel.py 20",
+            ),
+        ),
+        'FINAL("shipping/tracking.py")',
+    ),
     (S.CLASSIFY, K.CODE): Example(
         CODE_CONTEXT,
         "How many of the package's functions and methods are generators? Give the number alone on the last line, "

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from .assembly import ModelSet
-from .errors import BudgetExceeded
+from .errors import BatchOverBudget, BudgetExceeded
 from .models.base import LMBase, Message
 from .runstate import Node, RunState
 from .styles import truncate_middle
@@ -75,6 +75,7 @@ class SubCallRouter:
         prompts = payload.get("prompts") or []
         model = payload.get("model")
         self.models.pick(model)  # an unknown model fails the whole batch at once
+        self._fits_budget(len(prompts))
 
         async def one(prompt: str) -> str:
             async with self.run.batch_sem:
@@ -84,6 +85,20 @@ class SubCallRouter:
                     return f"[error: {exc}]"
 
         return list(await asyncio.gather(*(one(p) for p in prompts)))
+
+    def _fits_budget(self, n: int) -> None:
+        """Refuse, before any of it runs, a batch the call budget cannot finish with a call to spare for the
+        root's next turn: started, it would spend every call left on part of the list and end the run
+        with no answer. Refused, it leaves the calls for a narrower batch."""
+        left = self.run.ledger.calls_left()
+        if left is None or n < left or self.strict:
+            return
+        room = max(0, left - 1)
+        raise BatchOverBudget(
+            f"llm_batch of {n} prompts needs {n} model calls, and this run has {left} left "
+            f"(max_llm_calls={self.run.ledger.budget.max_llm_calls}, one kept for your next turn); nothing "
+            f"was asked. Narrow the list first (a stricter filter), or ask about at most {room} at a time"
+        )
 
     async def rlm_query(self, payload: dict[str, Any], parent: str) -> str:
         return await self.recurse(str(payload.get("question", "")), payload.get("context"), parent)

@@ -57,6 +57,9 @@ class PromptStyle:
     check_grounding = False
     #: Have the sub-model check a FINAL against what the code printed before taking it (engine.py).
     check_answers = False
+    #: When a turn's code repeats an earlier turn's, the next root call samples at this temperature
+    #: (seeded by the turn), so a greedy small model gets out of its circle; None: the options stay as set.
+    loop_temperature: float | None = None
 
     # -- the start of an RLM ---------------------------------------------------------------------
     def system_prompt(self, cfg: PromptConfig, context_type: str, tools: Sequence[ToolSpec]) -> str:
