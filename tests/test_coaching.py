@@ -117,3 +117,20 @@ def test_after_a_repeated_cell_the_next_root_call_samples_instead_of_decoding_gr
     lm2 = ScriptedLM([a, a, 'FINAL("done")'])
     RLM(model=lm2, repl="inprocess", prompt_style="compact", budget=Budget(max_iterations=4)).run("q?", "x " * 50)
     assert all(o.get("temperature") == 0.0 for o in lm2.options)
+
+
+def test_a_root_that_runs_the_same_cell_four_turns_in_a_row_is_asked_for_its_answer() -> None:
+    """Sampled or not, a 1.5B root ran `find(question)` fifteen turns in a row: 120 s spent on one circle.
+    After four, the engine asks for the answer as when the turns run out."""
+    from unbounded import RLM, Budget
+    from unbounded.models.scripted import ScriptedLM
+
+    same = '```python\nprint(len(context))\n```'
+
+    def reply(messages):
+        return 'FINAL("500")' if "out of turns" in messages[-1].content else same
+
+    lm = ScriptedLM(reply)
+    result = RLM(model=lm, sub_model=ScriptedLM(["yes"]), repl="inprocess", prompt_style="guided",
+                 budget=Budget(max_iterations=20)).run("How long is the text?", "some text " * 50)
+    assert len(lm.calls) == 5 and result.answer == "500" and result.status == "max_iterations"

@@ -101,3 +101,30 @@ def test_a_chain_over_documents_answered_with_the_document_it_starts_from_is_sen
     assert refusal("LGPL-2", q, licenses) is None  # '2' is not read out of '2.1'
     assert refusal("LGPL-3", q, licenses) is None
     assert refusal("leave-2020.txt", "Which document is the leave policy of 2020?", _POLICIES) is None  # no chain
+
+
+def test_a_name_inside_a_module_is_sent_back_with_the_module_file() -> None:
+    q = "`ThreadingHTTPServer` gets its threading from a mix-in. In which file is that mix-in defined?"
+    keys = {"socketserver.py": "", "http/server.py": ""}
+    assert "Did you mean 'socketserver.py'?" in not_a_key("socketserver.ThreadingMixIn", q, keys)
+
+
+def test_each_form_rule_sends_back_one_answer_and_two_rules_may_in_one_run(tmp_path: Path) -> None:
+    """Sent on from the file it started in, a 1.5B root answered with the mix-in's dotted name: the
+    second rule (not a key) must still hold after the first (first hop) was used."""
+    from conftest import code
+    from unbounded import RLM
+
+    replies = iter([
+        code('d = definitions("AirParcel")[0]\nprint(d.key, d.bases, "customs.CustomsRules")'),
+        code('FINAL("shipping/air.py")'),
+        code('FINAL("customs.CustomsRules")'),
+        code('FINAL("customs.CustomsRules")'),
+    ])
+    lm = ScriptedLM(lambda messages: next(replies))
+    trace = tmp_path / "t.jsonl"
+    rlm = RLM(model=lm, sub_model=ScriptedLM(["yes"]), repl="inprocess", prompt_style="guided", trace=trace)
+    result = rlm.run(_CHAIN_WHERE, _PARCELS)
+    rules = [(c.get("rule"), c["refused"]) for c in checks(trace) if c["verdict"] == "rule"]
+    assert rules == [("first_hop", True), ("not_a_key", True)]
+    assert result.answer == "customs.CustomsRules"  # insisted on: taken, no loop

@@ -21,6 +21,10 @@ from unbounded.shapes import ContextKind, Shape
         (Shape.CLASSIFY, ContextKind.CODE, "How many functions of the package are generators?", None),
         (Shape.COUNT, ContextKind.DOCUMENTS, "How many lines of the `GPL-2` text mention `Program`?", "lines"),
         (Shape.COUNT, ContextKind.DOCUMENTS, "In how many documents is the office mentioned?", None),
+        (Shape.COUNT, ContextKind.DOCUMENTS,
+         "In how many of these texts is the FSF mentioned? Give the number alone on the last line, as `Answer: <n>`.",
+         None),  # an answer format's "last line" is no question about lines
+        (Shape.COUNT, ContextKind.DOCUMENTS, "Count the lines that mention a refund.", "lines"),
         (Shape.LIST, ContextKind.CODE, "Which members of the `Color` enum are primary?", "members"),
         (Shape.CHAIN, ContextKind.CODE, "`LoggingServer` takes its locking from a base class: which module has it?", "bases"),
         (Shape.CHAIN, ContextKind.CODE, "Which number does `zipfile` use, in turn, for its default level?", None),

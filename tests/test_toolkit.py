@@ -249,3 +249,12 @@ def test_definitions_of_a_module_or_a_class_say_what_to_follow_instead_of_value(
     ns["definitions"]("DEFAULT_PRIORITY")  # a variable has a value: nothing to add
     ns["definitions"](kind="class")
     assert len(state.notes) == before
+
+
+def test_find_puts_first_the_variable_a_named_module_spells_out_in_the_question() -> None:
+    """Asked which number `tarfile` writes "by default" as its "archive format", find's places were a
+    number-parsing function and two unrelated passages; ``DEFAULT_FORMAT`` is made of the question's words."""
+    from unbounded.repl.find import find
+
+    places = find(SOURCES, "Which priority does `shipping.const` give a parcel by default? Give the number.")
+    assert places[0].name == "DEFAULT_PRIORITY" and places[0].key == "shipping/const.py"

@@ -25,8 +25,7 @@ from .coaching import turns_since_same_code
 from .config import RLMConfig
 from .context import ContextInfo, LoadedContext, load_context
 from .errors import BudgetExceeded, ContextError, ContextLengthError, ModelError, REPLError, VariableError
-from .final_rules import MAX_RULE_REFUSALS, NON_ANSWER
-from .final_rules import refusal as rule_refusal
+from .final_rules import MAX_RULE_REFUSALS, NON_ANSWER, rule_refusal
 from .history import (
     CHARS_PER_TOKEN,
     COMPACT_AT,
@@ -409,6 +408,7 @@ class RLM:
         max_it = self.budget.max_iterations
         earlier_code: list[list[str]] = []  # each earlier turn's code that ran, oldest first
         unstick: dict[str, Any] | None = None  # options for the next root call after a repeated cell
+        same_in_a_row = 0  # turns in a row that ran the same code
         guard = AnswerGuard(node.question, node.unseen, check_grounding=style.check_grounding)
         for iteration in range(1, max_it + 1):
             node.iterations = iteration
@@ -469,6 +469,7 @@ class RLM:
                 if run.ledger.exhausted:
                     raise BudgetExceeded(run.ledger.exhausted)
             repeated = turns_since_same_code(parsed.code_blocks, earlier_code) is not None
+            same_in_a_row = same_in_a_row + 1 if turns_since_same_code(parsed.code_blocks, earlier_code) == 1 else 1
             if final is None and parsed.final is not None:
                 final = await self._resolve_text_final(repl, parsed.final.value, parsed.final.is_var)
             if final is not None:
@@ -482,6 +483,10 @@ class RLM:
             unstick = self._unstick(run, node, iteration) if repeated else None
             guard.observe(outputs)
             messages.append(Message("user", style.output_message(outputs, iteration, max_it)))
+            if style.max_same_cells is not None and same_in_a_row >= style.max_same_cells and iteration < max_it:
+                run.tracer.emit("warning", parent=node.id, source="engine",
+                                message=f"the same cell ran {same_in_a_row} turns in a row: asking for the answer now")  # fmt: skip
+                break
         return await self._forced_final(run, node, repl, messages)
 
     async def _compact(self, run: RunState, node: Node, messages: list[Message]) -> None:
@@ -534,11 +539,13 @@ class RLM:
         it supports the answer; at most ``MAX_CHECK_REFUSALS`` answers of an RLM are sent back, so a
         check can cost a turn but never the run. Each check is a ``check`` event in the trace.
         """
-        if self.style.check_answers and node.rule_refusals < MAX_RULE_REFUSALS:
-            note = rule_refusal(answer, node.question, node.context)
-            if note is not None:
-                node.rule_refusals += 1
-                run.tracer.emit("check", parent=node.id, answer=answer, verdict="rule", reason=note, refused=True)
+        if self.style.check_answers and len(node.rules_used) < MAX_RULE_REFUSALS:
+            found = rule_refusal(answer, node.question, node.context, node.rules_used)
+            if found is not None:
+                rule, note = found
+                node.rules_used.add(rule)
+                run.tracer.emit("check", parent=node.id, answer=answer, verdict="rule", rule=rule, reason=note,
+                                refused=True)  # fmt: skip
                 return note
         if not (self.style.check_answers and self.sub_calls) or node.refusals >= MAX_CHECK_REFUSALS:
             return None

@@ -4,14 +4,14 @@ by their form alone.
 A small root repeats what its sub-calls said, "not stated" and ``True`` included, and names a file the
 way Python imports it (``xml.dom.minidom``) when the question asks for a key of the context. Neither
 needs a model to see. ``refusal`` returns the note that sends such an answer back, naming what to do
-instead; the engine applies it at most once per RLM (``MAX_RULE_REFUSALS``), so an answer the model
-insists on is taken.
+instead; each rule sends back at most one answer of an RLM and all of them together at most
+``MAX_RULE_REFUSALS``, so an answer the model insists on is taken.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from typing import Any
 
 from .repl.code_index import definitions
@@ -19,7 +19,8 @@ from .repl.find import code_names
 from .repl.toolkit import drop_answer_label
 from .shapes import Shape, question_shape
 
-MAX_RULE_REFUSALS = 1
+#: Answers of one RLM its form rules may send back, each rule at most once.
+MAX_RULE_REFUSALS = 2
 
 #: What a reading that found nothing says: never the answer to a question.
 NON_ANSWER = re.compile(
@@ -61,10 +62,10 @@ FIRST_HOP_NOTE = (
 )
 
 FIRST_DOCUMENT_NOTE = (
-    "Note: {answer!r} is the document the question starts from, not the one it leads to. Read it (a region "
-    "of context[{answer!r}], with llm_query) for the name or title of the one it points to, search(...) for "
-    "that name, and answer with the key of the document that holds it. If that is the same document, call "
-    "FINAL with it again."
+    "Note: {answer!r} is the document the question starts from, not the one it leads to. Read the places in "
+    "it that name the other one, e.g. print(llm_map(question, find(question, text=context[{answer!r}]))), "
+    "search(...) for the name they give, and answer with the key of the document that holds it. If that is "
+    "the same document, call FINAL with it again."
 )
 
 
@@ -88,12 +89,15 @@ def is_non_answer(answer: str, question: str) -> bool:
 
 
 def _key_for(name: str, keys: list[str]) -> str | None:
-    """The key a file name written another way stands for: a dotted module path, or a file's bare name."""
-    dotted = name.replace(".", "/")
-    for candidate in (f"{dotted}.py", f"{dotted}/__init__.py"):
-        for key in keys:
-            if key == candidate or key.endswith("/" + candidate):
-                return key
+    """The key a file name written another way stands for: a dotted module path (``xml.dom.minidom``), a
+    name inside a module (``socketserver.ThreadingMixIn``: the module's file), or a file's bare name."""
+    parts = name.split(".")
+    for size in range(len(parts), 0, -1):
+        dotted = "/".join(parts[:size])
+        for candidate in (f"{dotted}.py", f"{dotted}/__init__.py"):
+            for key in keys:
+                if key == candidate or key.endswith("/" + candidate):
+                    return key
     base = name.rsplit("/", 1)[-1]
     matches = [k for k in keys if k.rsplit("/", 1)[-1] == base]
     return matches[0] if len(matches) == 1 else None
@@ -151,6 +155,18 @@ def _question_names_key(key: str, question: str) -> bool:
 
 def refusal(answer: str, question: str, context: Any) -> str | None:
     """The note that sends a final answer back by its form, or None when no rule objects."""
-    if is_non_answer(answer, question):
-        return NON_ANSWER_NOTE.format(answer=answer[:200])
-    return not_a_key(answer, question, context) or first_hop(answer, question, context)
+    found = rule_refusal(answer, question, context)
+    return found[1] if found else None
+
+
+def rule_refusal(answer: str, question: str, context: Any, used: Set[str] = frozenset()) -> tuple[str, str] | None:
+    """(the rule's name, its note) for the first rule not in ``used`` that sends the answer back, or None.
+    Each rule sends back at most one answer of an RLM: the engine passes the rules that already have."""
+    if "non_answer" not in used and is_non_answer(answer, question):
+        return "non_answer", NON_ANSWER_NOTE.format(answer=answer[:200])
+    for name, rule in (("not_a_key", not_a_key), ("first_hop", first_hop)):
+        if name not in used:
+            note = rule(answer, question, context)
+            if note is not None:
+                return name, note
+    return None

@@ -118,8 +118,8 @@ _CLASS_HOP = re.compile(
     re.I,
 )
 _COUNT_WORDS = re.compile(r"\b(how many|number of|count)\b", re.I)
-#: Counting lines of a text rather than documents.
-_LINES = re.compile(r"\blines?\b", re.I)
+#: Counting lines of a text rather than documents ("how many lines of ... mention"), not "give the number on the last line" of an answer format.
+_LINES = re.compile(r"\b(?:how many|number of|count(?: the)?)\s+(?:[\w`.-]+\s+){0,3}?lines?\b", re.I)
 
 
 def _named_code(question: str) -> bool:
@@ -172,6 +172,7 @@ class GuidedStyle(CompactStyle):
     name = "guided"
     check_answers = True
     loop_temperature = 0.7
+    max_same_cells = 4
 
     def initial_messages(
         self, cfg: PromptConfig, question: str, info: ContextInfo, tools: Sequence[ToolSpec], value: Any = None

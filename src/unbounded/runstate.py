@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .budget import Ledger
@@ -43,7 +43,7 @@ class Node:
     head: int = 0
     #: Final answers the answer check sent back so far.
     refusals: int = 0
-    rule_refusals: int = 0  # answers sent back by their form (final_rules)
+    rules_used: set[str] = field(default_factory=set)  # the form rules (final_rules) that sent an answer back
     #: The shape a typed answer must have (an ``OutputSpec``), the validated value, the failed tries.
     output: Any = None
     value: Any = None

@@ -91,6 +91,24 @@ def _defined(data: Any, names: list[str]) -> list[str]:
     return out
 
 
+_NAME_PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def _worded_variables(data: Any, question: str, keys: list[Any], limit: int = 2) -> list[Any]:
+    """The variables of the named modules whose name is made only of the question's words, in any order:
+    "the archive format it writes by default" → ``DEFAULT_FORMAT``, "the default buffer limit" →
+    ``_DEFAULT_LIMIT``. Names of two parts or more (one word names too much); the most parts first."""
+    words = set(_WORD.findall(question.lower())) - STOP_WORDS
+    scored = []
+    for key in keys:
+        for d in definitions(data, kind="variable", key=key):
+            parts = [p.lower() for p in _NAME_PART.findall(d.name)]
+            if len(parts) >= 2 and all(p in words for p in parts):
+                scored.append((-len(parts), d.qualname.count("."), d.line, d))
+    scored.sort(key=lambda t: t[:3])
+    return [t[3] for t in scored[:limit]]
+
+
 def _is_code(data: Any) -> bool:
     if isinstance(data, Mapping):
         return any(str(k).endswith((".py", ".pyi")) for k in data)
@@ -149,7 +167,8 @@ def _enclosing(data: Any, hit: Any, limit: int) -> Any:
 
 def find(data: Any, question: str, k: int = 3, limit: int = 6000) -> list[Any]:
     """At most ``k`` places for ``question``, best first: definitions of the code names it mentions (or
-    spells out, "base handler" for ``BaseHandler``), then the passages that best match its words, within
+    spells out, "base handler" for ``BaseHandler``; in a module it names, the variables its words make up),
+    then the passages that best match its words, within
     the modules or files it names; a passage of code is given as the definition it lies in."""
     if not isinstance(question, str) or not question.strip():
         raise ValueError("find needs the question (or the words to look for), e.g. find(question)")
@@ -163,6 +182,8 @@ def find(data: Any, question: str, k: int = 3, limit: int = 6000) -> list[Any]:
         for name in _defined(data, _described_names(question)):
             named += [d for d in definitions(data, name) if d.kind != "module" and d not in named]
     scope_keys = _scope(data, question, named)
+    if code and scope_keys:
+        named += [d for d in _worded_variables(data, question, scope_keys) if d not in named]
     inner = [d for d in named if d.kind != "module"]
     if scope_keys:  # a module or file is named: its own definitions first
         inner.sort(key=lambda d: d.key not in scope_keys)
