@@ -121,7 +121,7 @@ def test_after_a_repeated_cell_the_next_root_call_samples_instead_of_decoding_gr
 
 def test_a_root_that_runs_the_same_cell_four_turns_in_a_row_is_asked_for_its_answer() -> None:
     """Sampled or not, a 1.5B root ran `find(question)` fifteen turns in a row: 120 s spent on one circle.
-    After four, the engine asks for the answer as when the turns run out."""
+    After three turns that only re-ran earlier code, the engine asks for the answer as when the turns run out."""
     from unbounded import RLM, Budget
     from unbounded.models.scripted import ScriptedLM
 
@@ -134,3 +134,22 @@ def test_a_root_that_runs_the_same_cell_four_turns_in_a_row_is_asked_for_its_ans
     result = RLM(model=lm, sub_model=ScriptedLM(["yes"]), repl="inprocess", prompt_style="guided",
                  budget=Budget(max_iterations=20)).run("How long is the text?", "some text " * 50)
     assert len(lm.calls) == 5 and result.answer == "500" and result.status == "max_iterations"
+
+
+def test_a_round_of_three_cells_run_again_and_again_is_cut_short() -> None:
+    """After its answer was sent back, a 1.5B root ran the same three cells in turn until its 20 turns were
+    spent (296 s); each re-ran an earlier turn's code, though never the one just before."""
+    from unbounded import RLM, Budget
+    from unbounded.models.scripted import ScriptedLM
+
+    cells = ['```python\nprint(len(context))\n```', '```python\nprint(context[:5])\n```',
+             '```python\nprint(context[-5:])\n```']
+    turn = iter(range(100))
+
+    def reply(messages):
+        return 'FINAL("500")' if "out of turns" in messages[-1].content else cells[next(turn) % 3]
+
+    lm = ScriptedLM(reply)
+    result = RLM(model=lm, sub_model=ScriptedLM(["yes"]), repl="inprocess", prompt_style="guided",
+                 budget=Budget(max_iterations=20)).run("How long is the text?", "some text " * 50)
+    assert len(lm.calls) == 3 + 3 + 1 and result.answer == "500"

@@ -408,7 +408,7 @@ class RLM:
         max_it = self.budget.max_iterations
         earlier_code: list[list[str]] = []  # each earlier turn's code that ran, oldest first
         unstick: dict[str, Any] | None = None  # options for the next root call after a repeated cell
-        same_in_a_row = 0  # turns in a row that ran the same code
+        stale_in_a_row = 0  # turns in a row whose code an earlier turn had run already
         guard = AnswerGuard(node.question, node.unseen, check_grounding=style.check_grounding)
         for iteration in range(1, max_it + 1):
             node.iterations = iteration
@@ -469,7 +469,7 @@ class RLM:
                 if run.ledger.exhausted:
                     raise BudgetExceeded(run.ledger.exhausted)
             repeated = turns_since_same_code(parsed.code_blocks, earlier_code) is not None
-            same_in_a_row = same_in_a_row + 1 if turns_since_same_code(parsed.code_blocks, earlier_code) == 1 else 1
+            stale_in_a_row = stale_in_a_row + 1 if repeated else 0
             if final is None and parsed.final is not None:
                 final = await self._resolve_text_final(repl, parsed.final.value, parsed.final.is_var)
             if final is not None:
@@ -483,9 +483,9 @@ class RLM:
             unstick = self._unstick(run, node, iteration) if repeated else None
             guard.observe(outputs)
             messages.append(Message("user", style.output_message(outputs, iteration, max_it)))
-            if style.max_same_cells is not None and same_in_a_row >= style.max_same_cells and iteration < max_it:
+            if style.max_stale_turns is not None and stale_in_a_row >= style.max_stale_turns and iteration < max_it:
                 run.tracer.emit("warning", parent=node.id, source="engine",
-                                message=f"the same cell ran {same_in_a_row} turns in a row: asking for the answer now")  # fmt: skip
+                                message=f"{stale_in_a_row} turns in a row re-ran earlier code: asking for the answer now")  # fmt: skip
                 break
         return await self._forced_final(run, node, repl, messages)
 

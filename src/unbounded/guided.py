@@ -172,7 +172,7 @@ class GuidedStyle(CompactStyle):
     name = "guided"
     check_answers = True
     loop_temperature = 0.7
-    max_same_cells = 4
+    max_stale_turns = 3
 
     def initial_messages(
         self, cfg: PromptConfig, question: str, info: ContextInfo, tools: Sequence[ToolSpec], value: Any = None

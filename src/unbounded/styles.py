@@ -60,9 +60,10 @@ class PromptStyle:
     #: When a turn's code repeats an earlier turn's, the next root call samples at this temperature
     #: (seeded by the turn), so a greedy small model gets out of its circle; None: the options stay as set.
     loop_temperature: float | None = None
-    #: After this many turns in a row that ran the same code, the root is asked for its answer at once
-    #: (as when its turns run out) instead of spending the rest of them on the circle; None: never.
-    max_same_cells: int | None = None
+    #: After this many turns in a row that only re-ran code of earlier turns (one cell again and again, or
+    #: a round of three), the root is asked for its answer at once, as when its turns run out, instead of
+    #: spending the rest of them going round; None: never.
+    max_stale_turns: int | None = None
 
     # -- the start of an RLM ---------------------------------------------------------------------
     def system_prompt(self, cfg: PromptConfig, context_type: str, tools: Sequence[ToolSpec]) -> str:
