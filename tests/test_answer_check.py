@@ -138,3 +138,16 @@ def test_a_number_a_reading_gave_as_its_answer_is_word_for_word() -> None:
     assert not _printed_verbatim("3", "x = 3")
     assert _printed_verbatim("78", "[('email/_policybase.py', '78'), ('email/__init__.py', 'not stated')]")
     assert not _printed_verbatim("78", "[('a.py', 'line 78 of it')]")
+
+
+def test_an_answer_printed_word_for_word_before_a_long_printout_needs_no_model(tmp_path: Path) -> None:
+    """The path and line of a definition were printed, then the definition's 3,000-character source: the
+    check read only the newest 3,000 characters, asked the 1.5B checker, and it said no to a right answer."""
+    trace = tmp_path / "t.jsonl"
+    lm = ScriptedLM([code('print("shipping/const.py 8")\nprint("x = 1\\n" * 2000)'), code('FINAL("shipping/const.py:8")')])
+    sub = ScriptedLM(["no"], name="sub")
+    rlm = RLM(model=lm, sub_model=sub, repl="inprocess", prompt_style="guided", trace=trace)
+    result = rlm.run("Which file and line define `NORMAL`?", {"shipping/const.py": "NORMAL = 5\n"})
+    assert result.answer == "shipping/const.py:8"
+    assert [c["verdict"] for c in checks(trace)] == ["found"], checks(trace)
+    assert check_calls(sub) == []

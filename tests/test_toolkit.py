@@ -258,3 +258,18 @@ def test_find_puts_first_the_variable_a_named_module_spells_out_in_the_question(
 
     places = find(SOURCES, "Which priority does `shipping.const` give a parcel by default? Give the number.")
     assert places[0].name == "DEFAULT_PRIORITY" and places[0].key == "shipping/const.py"
+
+
+def test_definitions_reads_a_file_written_as_a_module_path_and_says_when_a_key_names_no_file() -> None:
+    """A 1.5B root asked for the classes of key 'concurrent.futures._base.py', got an empty list for the
+    file 'concurrent/futures/_base.py' and answered 0."""
+    state = build_namespace(SOURCES, lambda kind, payload: [], {})
+    ns = state.namespace
+    found = ns["definitions"](key="shipping.const.py", kind="variable")
+    assert {d.name for d in found} >= {"NORMAL", "DEFAULT_PRIORITY"}
+    assert "read as key='shipping/const.py'" in state.notes[-1]
+    assert ns["definitions"](key="shipping/nothing.py") == []
+    assert "no file key='shipping/nothing.py' among the 3 keys of context" in state.notes[-1]
+    before = len(state.notes)
+    assert ns["definitions"](key="const.py", kind="variable")  # a key's last part is a key
+    assert len(state.notes) == before

@@ -552,7 +552,7 @@ class RLM:
         evidence = _evidence(seen)
         if not evidence:
             return None
-        if _printed_verbatim(answer, evidence):
+        if _printed_verbatim(answer, _printed(seen)):
             run.tracer.emit("check", parent=node.id, answer=answer, verdict="found",
                             reason="the answer appears word for word in what the code printed", refused=False)  # fmt: skip
             return None
@@ -659,6 +659,14 @@ CHECK_REFUSAL = (
     "(llm_query sees only what you pass it), then call FINAL(answer). If the output does show your answer, call "
     "FINAL with it again."
 )
+
+
+def _printed(seen: list[str]) -> str:
+    """Everything the code printed so far, without the FINAL lines: where an answer printed word for word
+    is looked for (in all of it: a path printed two cells before a long printout is still printed)."""
+    return "\n".join(
+        line for text in seen for line in text.splitlines() if not line.startswith("FINAL: ")
+    )
 
 
 def _evidence(seen: list[str]) -> str:

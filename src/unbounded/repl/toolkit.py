@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 
 from .._lazy import TYPE_CHECKING
 from .code_index import bases_of as _bases_of
@@ -135,6 +136,27 @@ def parse_reply(reply: str, parse: Any) -> tuple[Any, bool]:
     raise ValueError("llm_map: parse must be None, 'number', 'yes/no', 'json' or a function")
 
 
+def _context_key(data: Any, key: Any) -> tuple[Any, str | None]:
+    """The key of a dict context that ``key`` stands for, and a note when it is not written as one: a
+    file written as a module path (``concurrent.futures._base.py`` for ``concurrent/futures/_base.py``) is
+    read as that file; a key that names no file says so, instead of an empty list that reads as "none"."""
+    if not isinstance(data, Mapping) or not data:
+        return key, None
+    keys = [str(k) for k in data]
+    wanted = str(key).strip()
+    if any(k == wanted or k.endswith("/" + wanted) for k in keys):
+        return key, None
+    stem = wanted[: -len(".py")] if wanted.endswith(".py") else wanted
+    for candidate in (stem.replace(".", "/") + ".py", stem.replace(".", "/") + "/__init__.py"):
+        matches = [k for k in keys if k == candidate or k.endswith("/" + candidate)]
+        if len(matches) == 1:
+            return matches[0], f"definitions: key={wanted!r} is not a key of context; read as key={matches[0]!r}"
+    return key, (
+        f"definitions: no file key={wanted!r} among the {len(keys)} keys of context (such as {keys[0]!r}), so "
+        "nothing was found there; give key= exactly as a key of context"
+    )
+
+
 def _no_value_hint(name: str, found: list[Any]) -> str | None:
     """What to follow instead when every definition of ``name`` is a module or a class, whose ``.value`` and
     ``.resolved`` are None: a small model that prints them for the name a chain starts from sees
@@ -187,7 +209,12 @@ def bind(get_context: Callable[[], Any], call: Callable[[str, dict], Any] | None
         if isinstance(name, str) and key is None and _FILE_NAME.fullmatch(name.strip()):
             note(f"definitions: {name!r} is a file name, so it was read as key={name!r} (the definitions in that file)")
             name, key = None, name.strip()
-        found = _definitions(ctx(text), name, kind, key)
+        data = ctx(text)
+        if key is not None:
+            key, problem = _context_key(data, key)
+            if problem:
+                note(problem)
+        found = _definitions(data, name, kind, key)
         if isinstance(name, str) and key is None and kind is None and found:
             hint = _no_value_hint(name, found)
             if hint:
