@@ -273,3 +273,19 @@ def test_definitions_reads_a_file_written_as_a_module_path_and_says_when_a_key_n
     before = len(state.notes)
     assert ns["definitions"](key="const.py", kind="variable")  # a key's last part is a key
     assert len(state.notes) == before
+
+
+def test_definitions_finds_a_name_by_the_public_path_its_package_exports_it_under() -> None:
+    """`concurrent.futures.wait` is defined in `concurrent/futures/_base.py`; asked by its public path,
+    definitions found nothing and find fell back to unrelated passages."""
+    from unbounded.repl.code_index import definitions
+
+    sources = {
+        "pkg/__init__.py": "from ._impl import wait\n",
+        "pkg/_impl.py": "def wait(fs, timeout=None):\n    return fs\n",
+        "other/_impl.py": "def wait():\n    pass\n",
+    }
+    (d,) = definitions(sources, "pkg.wait")
+    assert (d.key, d.name) == ("pkg/_impl.py", "wait")
+    assert definitions(sources, "pkg.nothing") == []
+    assert [d.key for d in definitions(sources, "pkg._impl.wait")] == ["pkg/_impl.py"]

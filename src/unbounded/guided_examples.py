@@ -328,7 +328,7 @@ EXAMPLES: dict[tuple[Any, ...], Example] = {
         "line, as `Answer: <number>`.",
         (
             (
-                'docs = sorted({m.key for m in grep(r"Data Protection Office", max_matches=None)})\n'
+                'docs = sorted({m.key for m in grep(r"data protection office", ignore_case=True, max_matches=None)})\n'
                 "print(len(docs), docs)",
                 "3 ['privacy.txt', 'records.txt', 'travel.txt']",
             ),

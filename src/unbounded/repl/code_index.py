@@ -247,8 +247,22 @@ def definitions(data: Any, name: str | None = None, kind: str | None = None, key
             ):
                 continue
             found.append(d)
+    if not found and wanted is not None and "." in wanted:
+        found = _public_path(data, wanted, kind, key)
     found.sort(key=lambda d: (_ORDER[d.kind], d.qualname.count("."), str(d.key), d.line))
     return found
+
+
+def _public_path(data: Any, wanted: str, kind: str | None, key: Any) -> list[Any]:
+    """A name by the public path a package exports it under (``concurrent.futures.wait`` is defined in
+    ``concurrent/futures/_base.py``): the top-level definitions of that name in the package's modules."""
+    package, name = wanted.rsplit(".", 1)
+    out = []
+    for d in definitions(data, name, kind, key):
+        module = _module_name(d.key) if d.key is not None else ""
+        if d.qualname == name and (module == package or module.startswith(package + ".")):
+            out.append(d)
+    return out
 
 
 def abridge(source: str, limit: int = 6000) -> str:
