@@ -16,7 +16,7 @@ from typing import Any
 
 from .repl.code_index import definitions
 from .repl.find import code_names
-from .repl.toolkit import drop_answer_label
+from .repl.toolkit import drop_answer_label, module_file
 from .shapes import Shape, question_shape
 
 #: Answers of one RLM its form rules may send back, each rule at most once.
@@ -93,11 +93,9 @@ def _key_for(name: str, keys: list[str]) -> str | None:
     name inside a module (``socketserver.ThreadingMixIn``: the module's file), or a file's bare name."""
     parts = name.split(".")
     for size in range(len(parts), 0, -1):
-        dotted = "/".join(parts[:size])
-        for candidate in (f"{dotted}.py", f"{dotted}/__init__.py"):
-            for key in keys:
-                if key == candidate or key.endswith("/" + candidate):
-                    return key
+        key = module_file(".".join(parts[:size]), keys)
+        if key is not None:
+            return key
     base = name.rsplit("/", 1)[-1]
     matches = [k for k in keys if k.rsplit("/", 1)[-1] == base]
     return matches[0] if len(matches) == 1 else None

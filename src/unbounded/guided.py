@@ -118,7 +118,8 @@ _CLASS_HOP = re.compile(
     re.I,
 )
 _COUNT_WORDS = re.compile(r"\b(how many|number of|count)\b", re.I)
-#: Counting lines of a text rather than documents ("how many lines of ... mention"), not "give the number on the last line" of an answer format.
+#: Counting lines of a text rather than documents ("how many lines of ... mention"), not an answer format's
+#: "give the number on the last line".
 _LINES = re.compile(r"\b(?:how many|number of|count(?: the)?)\s+(?:[\w`.-]+\s+){0,3}?lines?\b", re.I)
 
 

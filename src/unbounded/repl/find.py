@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from .._lazy import TYPE_CHECKING
 from .code_index import definitions
-from .search import STOP_WORDS, SearchHit, search, terms
+from .search import STOP_WORDS, SearchHit, name_parts, search, terms
 
 if TYPE_CHECKING:
     from typing import Any
@@ -91,9 +91,6 @@ def _defined(data: Any, names: list[str]) -> list[str]:
     return out
 
 
-_NAME_PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
-
-
 def _worded_variables(data: Any, question: str, keys: list[Any], limit: int = 2) -> list[Any]:
     """The variables of the named modules whose name is made only of the question's words, in any order:
     "the archive format it writes by default" → ``DEFAULT_FORMAT``, "the default buffer limit" →
@@ -102,7 +99,7 @@ def _worded_variables(data: Any, question: str, keys: list[Any], limit: int = 2)
     scored = []
     for key in keys:
         for d in definitions(data, kind="variable", key=key):
-            parts = [p.lower() for p in _NAME_PART.findall(d.name)]
+            parts = name_parts(d.name)
             if len(parts) >= 2 and all(p in words for p in parts):
                 scored.append((-len(parts), d.qualname.count("."), d.line, d))
     scored.sort(key=lambda t: t[:3])

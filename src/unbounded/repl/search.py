@@ -47,6 +47,12 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PART = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 
+def name_parts(identifier: str) -> list[str]:
+    """The lower-cased words an identifier is made of (``_DEFAULT_LIMIT`` → default, limit; ``TextWrapper`` →
+    text, wrapper)."""
+    return [w.lower() for w in _PART.findall(identifier)]
+
+
 def term_counts(text: str) -> Counter:
     """Search terms of a text with their counts: whole identifiers and words, lower-cased, and the
     parts of identifiers (``TextWrapper`` → textwrapper, text, wrapper; ``parse_headers`` → parse_headers,

@@ -136,6 +136,17 @@ def parse_reply(reply: str, parse: Any) -> tuple[Any, bool]:
     raise ValueError("llm_map: parse must be None, 'number', 'yes/no', 'json' or a function")
 
 
+def module_file(dotted: str, keys: list[str]) -> str | None:
+    """The key of the file a dotted module path names (``xml.dom.minidom`` → ``xml/dom/minidom.py``, a package
+    → its ``__init__.py``), where exactly one key is that file."""
+    path = dotted.replace(".", "/")
+    for candidate in (f"{path}.py", f"{path}/__init__.py"):
+        matches = [k for k in keys if k == candidate or k.endswith("/" + candidate)]
+        if len(matches) == 1:
+            return matches[0]
+    return None
+
+
 def _context_key(data: Any, key: Any) -> tuple[Any, str | None]:
     """The key of a dict context that ``key`` stands for, and a note when it is not written as one: a
     file written as a module path (``concurrent.futures._base.py`` for ``concurrent/futures/_base.py``) is
@@ -146,11 +157,9 @@ def _context_key(data: Any, key: Any) -> tuple[Any, str | None]:
     wanted = str(key).strip()
     if any(k == wanted or k.endswith("/" + wanted) for k in keys):
         return key, None
-    stem = wanted[: -len(".py")] if wanted.endswith(".py") else wanted
-    for candidate in (stem.replace(".", "/") + ".py", stem.replace(".", "/") + "/__init__.py"):
-        matches = [k for k in keys if k == candidate or k.endswith("/" + candidate)]
-        if len(matches) == 1:
-            return matches[0], f"definitions: key={wanted!r} is not a key of context; read as key={matches[0]!r}"
+    found = module_file(wanted[: -len(".py")] if wanted.endswith(".py") else wanted, keys)
+    if found is not None:
+        return found, f"definitions: key={wanted!r} is not a key of context; read as key={found!r}"
     return key, (
         f"definitions: no file key={wanted!r} among the {len(keys)} keys of context (such as {keys[0]!r}), so "
         "nothing was found there; give key= exactly as a key of context"
